@@ -1,0 +1,266 @@
+"""DocumentActor: the only code that reads or writes the database.
+
+Every portrait transition is one conditional statement, so the database, not any mailbox,
+says which portraits are owed: a `pending` row is a durable schedule, a claim moves it to
+`generating` exactly once, and a worker's outcome lands only if its attempt still holds
+the claim.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pykka
+from peewee import Database, fn
+from pykka.typing import ActorMemberMixin, proxy_method
+
+from actors.errors import PortraitConflict, StoryNotFound
+from actors.records import FileInfo, PortraitJob, PortraitStatus, Story, StoryDraft
+from models import StoredFile, StoryRow, utc_now
+
+
+def new_id() -> str:
+    """An opaque id that sorts by creation time: 16 hex digits of nanoseconds, 16 random."""
+    return f"{time.time_ns():016x}{secrets.token_hex(8)}"
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC)
+
+
+def _story(row: StoryRow) -> Story:
+    return Story(
+        id=row.id,
+        title=row.title,
+        body=row.body,
+        image_generation_prompt=row.image_generation_prompt,
+        storage_id=row.storage_id,
+        portrait_status=PortraitStatus(row.portrait_status),
+        portrait_error=row.portrait_error,
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
+    )
+
+
+def _file(row: StoredFile) -> FileInfo:
+    return FileInfo(
+        id=row.id,
+        sha256=row.sha256,
+        size=row.size,
+        content_type=row.content_type,
+        created_at=_aware(row.created_at),
+    )
+
+
+class DocumentActor(pykka.ThreadingActor):
+    def __init__(self, db: Database, on_change: Callable[[], None] = lambda: None) -> None:
+        super().__init__()
+        self._db = db
+        self._on_change = on_change
+
+    def on_start(self) -> None:
+        self._db.connect(reuse_if_open=True)
+
+    def on_stop(self) -> None:
+        self._db.close()
+
+    # Stories ------------------------------------------------------------------------------
+
+    def insert_story(self, draft: StoryDraft) -> Story:
+        """Insert a story with its portrait `pending`: the row is the portrait's schedule."""
+        now = utc_now()
+        row = StoryRow.create(
+            id=new_id(),
+            title=draft.title,
+            body=draft.body,
+            image_generation_prompt=draft.image_generation_prompt,
+            portrait_status=PortraitStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+        )
+        self._on_change()
+        return _story(row)
+
+    def get_story(self, story_id: str) -> Story | None:
+        row = StoryRow.get_or_none(StoryRow.id == story_id)
+        return None if row is None else _story(row)
+
+    def list_stories(self, status: PortraitStatus | None = None, limit: int = 50) -> list[Story]:
+        query = StoryRow.select().order_by(StoryRow.created_at.desc(), StoryRow.id.desc())
+        if status is not None:
+            query = query.where(StoryRow.portrait_status == status)
+        return [_story(row) for row in query.limit(limit)]
+
+    def count_by_status(self) -> dict[PortraitStatus, int]:
+        query = StoryRow.select(StoryRow.portrait_status, fn.COUNT(StoryRow.id))
+        counts = {status: 0 for status in PortraitStatus}
+        rows = cast(
+            "list[tuple[str, int]]", list(query.group_by(StoryRow.portrait_status).tuples())
+        )
+        for status, count in rows:
+            counts[PortraitStatus(status)] = count
+        return counts
+
+    def count_failures_by_code(self) -> dict[str, int]:
+        """How many failed or skipped portraits carry each error code."""
+        query = StoryRow.select(StoryRow.portrait_error).where(
+            StoryRow.portrait_error.is_null(False)
+        )
+        counts: dict[str, int] = {}
+        for (error,) in query.tuples().iterator():
+            code = error.partition(":")[0]
+            counts[code] = counts.get(code, 0) + 1
+        return counts
+
+    def delete_story(self, story_id: str) -> str | None:
+        """Delete a story; return the storage id its portrait had, if any."""
+        with self._db.atomic():
+            row = StoryRow.get_or_none(StoryRow.id == story_id)
+            if row is None:
+                raise StoryNotFound(story_id)
+            row.delete_instance()
+        self._on_change()
+        return row.storage_id
+
+    # Portrait transitions -----------------------------------------------------------------
+
+    def pending_story_ids(self) -> list[str]:
+        query = (
+            StoryRow.select(StoryRow.id)
+            .where(StoryRow.portrait_status == PortraitStatus.PENDING)
+            .order_by(StoryRow.created_at, StoryRow.id)
+        )
+        return [row.id for row in query]
+
+    def claim_portrait(self, story_id: str) -> PortraitJob | None:
+        """Move a `pending` portrait to `generating`; None if it is not pending any more."""
+        now = utc_now()
+        rows = list(
+            StoryRow.update(
+                portrait_status=PortraitStatus.GENERATING,
+                portrait_error=None,
+                portrait_attempt=StoryRow.portrait_attempt + 1,
+                portrait_started_at=now,
+                updated_at=now,
+            )
+            .where((StoryRow.id == story_id) & (StoryRow.portrait_status == PortraitStatus.PENDING))
+            .returning(StoryRow.image_generation_prompt, StoryRow.portrait_attempt)
+            .execute()
+        )
+        if not rows:
+            return None
+        self._on_change()
+        return PortraitJob(story_id, rows[0].image_generation_prompt, rows[0].portrait_attempt)
+
+    def finish_portrait(self, job: PortraitJob, storage_id: str) -> bool:
+        """Record the stored portrait (the seed's updateStoryImage); False if the claim is gone."""
+        return self._settle(job, PortraitStatus.STORED, None, storage=storage_id)
+
+    def fail_portrait(self, job: PortraitJob, status: PortraitStatus, error: str) -> bool:
+        """Record a failed or skipped portrait; False if the claim is gone."""
+        return self._settle(job, status, error)
+
+    def _settle(
+        self, job: PortraitJob, status: PortraitStatus, error: str | None, **extra: Any
+    ) -> bool:
+        updated = (
+            StoryRow.update(
+                portrait_status=status, portrait_error=error, updated_at=utc_now(), **extra
+            )
+            .where(
+                (StoryRow.id == job.story_id)
+                & (StoryRow.portrait_attempt == job.attempt)
+                & (StoryRow.portrait_status == PortraitStatus.GENERATING)
+            )
+            .execute()
+        )
+        if updated:
+            self._on_change()
+        return bool(updated)
+
+    def fail_generating(self, error: str, started_before: datetime | None = None) -> list[str]:
+        """Fail every `generating` portrait (those started before a moment, if given)."""
+        condition = StoryRow.portrait_status == PortraitStatus.GENERATING
+        if started_before is not None:
+            condition &= StoryRow.portrait_started_at < started_before.replace(tzinfo=None)
+        with self._db.atomic():
+            ids = [row.id for row in StoryRow.select(StoryRow.id).where(condition)]
+            if ids:
+                StoryRow.update(
+                    portrait_status=PortraitStatus.FAILED,
+                    portrait_error=error,
+                    updated_at=utc_now(),
+                ).where(condition & StoryRow.id.in_(ids)).execute()
+        if ids:
+            self._on_change()
+        return ids
+
+    def fail_stale(self, error: str, older_than_s: float) -> list[str]:
+        """Fail portraits that have been `generating` for longer than `older_than_s`."""
+        return self.fail_generating(error, datetime.now(UTC) - timedelta(seconds=older_than_s))
+
+    def reschedule_portrait(self, story_id: str, force: bool = False) -> Story:
+        """Make a failed or skipped portrait `pending` again (a stored one too, with `force`)."""
+        allowed = [PortraitStatus.FAILED, PortraitStatus.SKIPPED]
+        if force:
+            allowed.append(PortraitStatus.STORED)
+        with self._db.atomic():
+            row = StoryRow.get_or_none(StoryRow.id == story_id)
+            if row is None:
+                raise StoryNotFound(story_id)
+            if row.portrait_status not in allowed:
+                hint = " (force regenerates a stored one)" if not force else ""
+                raise PortraitConflict(
+                    f"story {story_id}'s portrait is {row.portrait_status}{hint}"
+                )
+            row.portrait_status = PortraitStatus.PENDING
+            row.portrait_error = None
+            row.updated_at = utc_now()
+            row.save()
+        self._on_change()
+        return _story(row)
+
+    # Stored files -------------------------------------------------------------------------
+
+    def insert_file(self, sha256: str, size: int, content_type: str) -> FileInfo:
+        row = StoredFile.create(id=new_id(), sha256=sha256, size=size, content_type=content_type)
+        return _file(row)
+
+    def get_file(self, storage_id: str) -> FileInfo | None:
+        row = StoredFile.get_or_none(StoredFile.id == storage_id)
+        return None if row is None else _file(row)
+
+    def delete_file(self, storage_id: str) -> tuple[FileInfo, bool] | None:
+        """Delete a file's row; return it and whether another row still has its content."""
+        with self._db.atomic():
+            row = StoredFile.get_or_none(StoredFile.id == storage_id)
+            if row is None:
+                return None
+            row.delete_instance()
+            shared = StoredFile.select().where(StoredFile.sha256 == row.sha256).exists()
+        return _file(row), shared
+
+
+class DocumentProxy(ActorMemberMixin, pykka.ActorProxy[DocumentActor]):
+    """The typed face of a DocumentActor's proxy."""
+
+    insert_story = proxy_method(DocumentActor.insert_story)
+    get_story = proxy_method(DocumentActor.get_story)
+    list_stories = proxy_method(DocumentActor.list_stories)
+    count_by_status = proxy_method(DocumentActor.count_by_status)
+    count_failures_by_code = proxy_method(DocumentActor.count_failures_by_code)
+    delete_story = proxy_method(DocumentActor.delete_story)
+    pending_story_ids = proxy_method(DocumentActor.pending_story_ids)
+    claim_portrait = proxy_method(DocumentActor.claim_portrait)
+    finish_portrait = proxy_method(DocumentActor.finish_portrait)
+    fail_portrait = proxy_method(DocumentActor.fail_portrait)
+    fail_generating = proxy_method(DocumentActor.fail_generating)
+    fail_stale = proxy_method(DocumentActor.fail_stale)
+    reschedule_portrait = proxy_method(DocumentActor.reschedule_portrait)
+    insert_file = proxy_method(DocumentActor.insert_file)
+    get_file = proxy_method(DocumentActor.get_file)
+    delete_file = proxy_method(DocumentActor.delete_file)

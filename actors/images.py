@@ -1,0 +1,42 @@
+"""Checking that downloaded bytes are a whole, real raster image."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from PIL import Image
+
+# The formats Recraft answers with for raster models, and their content types.
+FORMATS = {"PNG": "image/png", "WEBP": "image/webp", "JPEG": "image/jpeg"}
+# A portrait is at most a few megapixels; refusing more stops decompression bombs early.
+MAX_PIXELS = 64_000_000
+
+
+class NotAnImage(ValueError):
+    """The bytes are not a complete image of an accepted format."""
+
+
+def identify_image(path: Path) -> str:
+    """Return the content type of the image at `path`, or raise `NotAnImage`.
+
+    `Image.open` reads only the header and `verify()` misses truncated JPEGs, so the image
+    is opened, its size checked, then opened again and fully decoded.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path, formats=list(FORMATS)) as image:
+                image_format = image.format or ""
+                width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise NotAnImage(f"{width}x{height} pixels is more than {MAX_PIXELS:,}")
+            with Image.open(path, formats=[image_format]) as image:
+                image.load()
+    except NotAnImage:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise NotAnImage(f"not a readable PNG, WEBP or JPEG image ({error})") from None
+    except Image.DecompressionBombWarning as warning:
+        raise NotAnImage(str(warning)) from None
+    return FORMATS[image_format]

@@ -1,0 +1,90 @@
+"""StoryActor: writes or accepts a story, inserts it, and tells the portrait side.
+
+The portrait side is told, fire-and-forget (seed P1): the StoryActor never waits on a
+portrait, and a portrait side that is down leaves the story `pending` for the next start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import pykka
+from loguru import logger
+from pykka.typing import ActorMemberMixin, proxy_method
+
+from actors.document import DocumentProxy
+from actors.errors import InvalidStory
+from actors.messages import PortraitRequested
+from actors.records import Story, StoryDraft
+from actors.writer import StoryWriter
+
+ASK_TIMEOUT_S = 60.0
+MAX_TITLE_CHARS = 200
+MAX_BODY_CHARS = 20_000
+
+
+def check_draft(draft: StoryDraft, prompt_limit: int) -> StoryDraft:
+    """Raise `InvalidStory` naming the field that breaks a limit."""
+    for field in fields(draft):
+        value = getattr(draft, field.name)
+        if not isinstance(value, str):
+            raise InvalidStory(field.name, f"must be a string, not {type(value).__name__}")
+    if not draft.title.strip():
+        raise InvalidStory("title", "must not be blank")
+    if len(draft.title) > MAX_TITLE_CHARS:
+        raise InvalidStory(
+            "title", f"is {len(draft.title):,} characters; at most {MAX_TITLE_CHARS}"
+        )
+    if not draft.body.strip():
+        raise InvalidStory("body", "must not be blank")
+    if len(draft.body) > MAX_BODY_CHARS:
+        raise InvalidStory("body", f"is {len(draft.body):,} characters; at most {MAX_BODY_CHARS:,}")
+    if len(draft.image_generation_prompt) > prompt_limit:
+        raise InvalidStory(
+            "image_generation_prompt",
+            f"is {len(draft.image_generation_prompt):,} characters; the configured Recraft "
+            f"model takes at most {prompt_limit:,}",
+        )
+    return draft
+
+
+class StoryActor(pykka.ThreadingActor):
+    def __init__(
+        self,
+        *,
+        writer: StoryWriter,
+        document: DocumentProxy,
+        portraits: pykka.ActorRef[pykka.Actor],
+        prompt_limit: int,
+    ) -> None:
+        super().__init__()
+        self._writer = writer
+        self._document = document
+        self._portraits = portraits
+        self._prompt_limit = prompt_limit
+
+    def generate_story(self, seed: int | None = None, topic: str | None = None) -> Story:
+        """Write a story with the configured writer, then insert it (the seed's generateStory)."""
+        return self.submit_story(self._writer.write(seed=seed, topic=topic))
+
+    def submit_story(self, draft: StoryDraft) -> Story:
+        """Insert a story and schedule its portrait; return it at once."""
+        story = self._document.insert_story(check_draft(draft, self._prompt_limit)).get(
+            timeout=ASK_TIMEOUT_S
+        )
+        self.request_portrait(story.id)
+        return story
+
+    def request_portrait(self, story_id: str) -> None:
+        try:
+            self._portraits.tell(PortraitRequested(story_id))
+        except pykka.ActorDeadError:
+            logger.bind(story_id=story_id, step="schedule").warning(
+                "the portrait side is stopped; the portrait stays pending until the next start"
+            )
+
+
+class StoryProxy(ActorMemberMixin, pykka.ActorProxy[StoryActor]):
+    generate_story = proxy_method(StoryActor.generate_story)
+    submit_story = proxy_method(StoryActor.submit_story)
+    request_portrait = proxy_method(StoryActor.request_portrait)

@@ -1,0 +1,336 @@
+"""PortraitSupervisor: the portrait side's stable address, its dispatcher and supervisor.
+
+The StoryActor tells it `PortraitRequested`; it never sees a worker. The supervisor
+queues story ids, claims each in the database when a worker is idle (so a job never lives
+only in a mailbox), and hands the claimed job to that worker. Workers are restarted
+one-for-one after a crash, with jittered backoff on a timer, at most
+`portraits.max_restarts` times within `portraits.restart_window_s`; past that the
+portrait side goes down, logged as critical, and new portraits stay `pending` for the
+next start while story creation carries on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+from loguru import logger
+from pykka.typing import ActorMemberMixin, proxy_method
+
+from actors.document import DocumentProxy
+from actors.messages import (
+    CheckTimeouts,
+    Dispatch,
+    PortraitFinished,
+    PortraitRequested,
+    RestartWorker,
+    WorkerCrashed,
+)
+from actors.portrait import PortraitActor, RecraftClientFactory
+from actors.ratelimit import SlidingWindowLimit
+from actors.records import PortraitErrorCode, PortraitJob, PortraitStatus
+from actors.storage import Staging, StorageProxy
+from config import PortraitSettings
+
+ASK_TIMEOUT_S = 60.0
+RESTART_BACKOFF_BASE_S = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class PortraitSideStatus:
+    up: bool
+    workers: int
+    busy: int
+    queued: int
+    restarts: int
+
+
+@dataclass
+class _Slot:
+    ref: pykka.ActorRef[PortraitActor] | None
+    generation: int
+    job: PortraitJob | None = None
+
+    @property
+    def idle(self) -> bool:
+        return self.ref is not None and self.job is None
+
+
+class PortraitSupervisor(pykka.ThreadingActor):
+    def __init__(
+        self,
+        *,
+        settings: PortraitSettings,
+        document: DocumentProxy,
+        storage: StorageProxy,
+        staging: Staging,
+        client_factory: RecraftClientFactory | None,
+    ) -> None:
+        super().__init__()
+        self._settings = settings
+        self._document = document
+        self._storage = storage
+        self._staging = staging
+        self._client_factory = client_factory
+        self._slots: list[_Slot] = []
+        self._queue: deque[str] = deque()
+        self._queued: set[str] = set()
+        self._limit = SlidingWindowLimit(settings.rate_limit_per_minute)
+        self._restart_times: deque[float] = deque()
+        self._restarts = 0
+        self._timers: set[threading.Timer] = set()
+        self._dispatch_scheduled = False
+        self._up = True
+        self._accepting = True
+        self._idle = threading.Event()
+
+    # Life cycle ---------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        self._slots = [
+            _Slot(self._start_worker(slot, 1), 1) for slot in range(self._settings.concurrency)
+        ]
+        self._recover()
+        self._tell_later(self._watchdog_period(), CheckTimeouts())
+
+    def on_stop(self) -> None:
+        for timer in list(self._timers):
+            timer.cancel()
+        for slot in self._slots:
+            if slot.ref is not None:
+                slot.ref.stop(block=False)
+                slot.ref = None
+
+    def _start_worker(self, slot: int, generation: int) -> pykka.ActorRef[PortraitActor]:
+        return PortraitActor.start(
+            slot=slot,
+            generation=generation,
+            supervisor=self.actor_ref,
+            document=self._document,
+            storage=self._storage,
+            staging=self._staging,
+            client_factory=self._client_factory,
+        )
+
+    def _recover(self) -> None:
+        """Convex's semantics after a restart: in-progress jobs failed, pending ones re-run."""
+        interrupted = self._document.fail_generating(
+            f"{PortraitErrorCode.INTERRUPTED}: the process stopped while the portrait was "
+            "being made; it is not requested again (regenerate it to retry)"
+        ).get(timeout=ASK_TIMEOUT_S)
+        for story_id in interrupted:
+            logger.bind(story_id=story_id, step="recover").warning(
+                "portrait interrupted by a stop or crash; marked failed, not requested again"
+            )
+        pending = self._document.pending_story_ids().get(timeout=ASK_TIMEOUT_S)
+        if pending:
+            logger.info("resuming {} pending portraits", len(pending))
+        for story_id in pending:
+            self._enqueue(story_id)
+        self._dispatch()
+
+    # Asked by the system ------------------------------------------------------------------
+
+    def status(self) -> PortraitSideStatus:
+        return PortraitSideStatus(
+            up=self._up,
+            workers=sum(slot.ref is not None for slot in self._slots),
+            busy=sum(slot.job is not None for slot in self._slots),
+            queued=len(self._queue),
+            restarts=self._restarts,
+        )
+
+    def stop_accepting(self) -> threading.Event:
+        """Take no new job; the returned event is set once no job is in flight."""
+        self._accepting = False
+        self._update_idle()
+        return self._idle
+
+    def interrupt_in_flight(self) -> list[str]:
+        """Mark every job still in flight `failed: interrupted`; return their story ids."""
+        interrupted = []
+        for slot in self._slots:
+            if slot.job is None:
+                continue
+            error = (
+                f"{PortraitErrorCode.INTERRUPTED}: Vignette stopped before the portrait "
+                "was finished"
+            )
+            if self._document.fail_portrait(slot.job, PortraitStatus.FAILED, error).get(
+                timeout=ASK_TIMEOUT_S
+            ):
+                interrupted.append(slot.job.story_id)
+                logger.bind(story_id=slot.job.story_id, step="shutdown").warning(
+                    "portrait interrupted by shutdown after the grace period"
+                )
+            slot.job = None
+        return interrupted
+
+    # Told by peers and timers -------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> None:
+        match message:
+            case PortraitRequested(story_id):
+                if self._up and self._accepting:
+                    self._enqueue(story_id)
+                    self._dispatch()
+            case PortraitFinished(slot, generation, _):
+                self._finished(slot, generation)
+            case WorkerCrashed():
+                self._crashed(message)
+            case RestartWorker(slot):
+                self._restart(slot)
+            case Dispatch():
+                self._dispatch_scheduled = False
+                self._dispatch()
+            case CheckTimeouts():
+                self._check_timeouts()
+            case _:
+                super().on_receive(message)
+
+    def _enqueue(self, story_id: str) -> None:
+        if story_id not in self._queued:
+            self._queued.add(story_id)
+            self._queue.append(story_id)
+
+    def _finished(self, slot_index: int, generation: int) -> None:
+        slot = self._slots[slot_index]
+        if slot.generation == generation:
+            slot.job = None
+        self._update_idle()
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Hand queued portraits to idle workers, claiming each in the database first."""
+        while self._up and self._accepting and self._queue:
+            slot = next((s for s in self._slots if s.idle), None)
+            if slot is None or slot.ref is None:
+                return
+            wait = self._limit.delay()
+            if wait > 0:
+                if not self._dispatch_scheduled:
+                    self._dispatch_scheduled = True
+                    self._tell_later(wait, Dispatch())
+                return
+            story_id = self._queue.popleft()
+            self._queued.discard(story_id)
+            job = self._document.claim_portrait(story_id).get(timeout=ASK_TIMEOUT_S)
+            if job is None:
+                continue  # deleted, or settled by another path since it was queued
+            if job.prompt.strip() and self._client_factory is not None:
+                self._limit.record()
+            slot.job = job
+            self._idle.clear()
+            slot.ref.tell(job)
+
+    def _crashed(self, crash: WorkerCrashed) -> None:
+        slot = self._slots[crash.slot]
+        if slot.generation != crash.generation:
+            return
+        job, slot.job, slot.ref = slot.job, None, None
+        story_id = job.story_id if job else None
+        log = logger.bind(story_id=story_id, step=crash.step, slot=crash.slot)
+        exc_info = (
+            None if crash.error is None else type(crash.error),
+            crash.error,
+            crash.traceback,
+        )
+        log.opt(exception=exc_info).error(
+            "portrait worker {} crashed: {!r}", crash.slot, crash.error
+        )
+        if job is not None:
+            self._document.fail_portrait(
+                job,
+                PortraitStatus.FAILED,
+                f"{PortraitErrorCode.CRASHED}: the portrait worker crashed at step "
+                f"{crash.step}: {type(crash.error).__name__}",
+            ).get(timeout=ASK_TIMEOUT_S)
+        self._update_idle()
+        if not self._may_restart():
+            self._go_down()
+            return
+        self._restarts += 1
+        recent = len(self._restart_times)
+        ceiling = min(
+            self._settings.restart_backoff_s, RESTART_BACKOFF_BASE_S * 2 ** min(recent, 20)
+        )
+        self._tell_later(random.uniform(0, ceiling), RestartWorker(crash.slot))
+
+    def _may_restart(self) -> bool:
+        now = time.monotonic()
+        while (
+            self._restart_times and self._restart_times[0] <= now - self._settings.restart_window_s
+        ):
+            self._restart_times.popleft()
+        if len(self._restart_times) >= self._settings.max_restarts:
+            return False
+        self._restart_times.append(now)
+        return True
+
+    def _go_down(self) -> None:
+        self._up = False
+        logger.critical(
+            "portrait workers crashed more than {} times in {:g} s: the portrait side is "
+            "stopped; stories are still created and their portraits stay pending until the "
+            "next start",
+            self._settings.max_restarts,
+            self._settings.restart_window_s,
+        )
+        for slot in self._slots:
+            if slot.ref is not None:
+                slot.ref.stop(block=False)
+                slot.ref = None
+        self._queue.clear()
+        self._queued.clear()
+
+    def _restart(self, slot_index: int) -> None:
+        if not self._up:
+            return
+        slot = self._slots[slot_index]
+        slot.generation += 1
+        slot.ref = self._start_worker(slot_index, slot.generation)
+        logger.bind(slot=slot_index).info("portrait worker {} restarted", slot_index)
+        self._dispatch()
+
+    def _check_timeouts(self) -> None:
+        error = (
+            f"{PortraitErrorCode.TIMEOUT}: still generating after "
+            f"portraits.job_timeout_s = {self._settings.job_timeout_s:g} s"
+        )
+        for story_id in self._document.fail_stale(error, self._settings.job_timeout_s).get(
+            timeout=ASK_TIMEOUT_S
+        ):
+            logger.bind(story_id=story_id, step="watchdog").error("portrait timed out: {}", error)
+        self._tell_later(self._watchdog_period(), CheckTimeouts())
+
+    def _watchdog_period(self) -> float:
+        return min(self._settings.job_timeout_s / 4, 30.0)
+
+    def _update_idle(self) -> None:
+        if not self._accepting and all(slot.job is None for slot in self._slots):
+            self._idle.set()
+
+    def _tell_later(self, delay: float, message: object) -> None:
+        """Tell this actor `message` after `delay` seconds, from a timer thread."""
+
+        def fire() -> None:
+            self._timers.discard(timer)
+            with contextlib.suppress(pykka.ActorDeadError):  # stopped meanwhile
+                self.actor_ref.tell(message)
+
+        timer = threading.Timer(delay, fire)
+        timer.daemon = True
+        self._timers.add(timer)
+        timer.start()
+
+
+class SupervisorProxy(ActorMemberMixin, pykka.ActorProxy[PortraitSupervisor]):
+    status = proxy_method(PortraitSupervisor.status)
+    stop_accepting = proxy_method(PortraitSupervisor.stop_accepting)
+    interrupt_in_flight = proxy_method(PortraitSupervisor.interrupt_in_flight)

@@ -1,0 +1,277 @@
+"""StorySystem: the embedding API. Starts the actors, speaks for them, stops them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO, Self, cast
+
+import httpx
+import pykka
+from loguru import logger
+from peewee import Database
+
+from actors.changes import ChangeFeed
+from actors.document import DocumentActor, DocumentProxy
+from actors.errors import StoryNotFound
+from actors.portrait import RecraftClientFactory
+from actors.records import PortraitStatus, Story, StoryDraft
+from actors.recraft import RecraftClient
+from actors.storage import Staging, StorageActor, StorageProxy
+from actors.story import StoryActor, StoryProxy
+from actors.supervisor import PortraitSideStatus, PortraitSupervisor, SupervisorProxy
+from actors.writer import StoryWriter, TemplateWriter
+from config import Settings
+from models import open_database
+
+ASK_TIMEOUT_S = 60.0
+# wait_for_portrait re-reads at least this often: another process may settle the portrait.
+WAIT_SLICE_S = 1.0
+
+
+def recraft_client_factory(
+    settings: Settings, transport: httpx.BaseTransport | None = None
+) -> RecraftClientFactory | None:
+    """Build workers' Recraft clients; None when no key is set (portraits fail, P2)."""
+    key = settings.recraft_api_key
+    if key is None:
+        return None
+
+    def build() -> RecraftClient:
+        return RecraftClient(
+            settings.recraft,
+            key,
+            max_file_bytes=settings.storage.max_file_bytes,
+            allow_insecure_urls=settings.portraits.allow_insecure_urls,
+            transport=transport,
+        )
+
+    return build
+
+
+class StorySystem:
+    """Stories and their portraits, as a running set of actors. Use `StorySystem.start`."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        changes: ChangeFeed,
+        staging: Staging,
+        refs: list[pykka.ActorRef[Any]],
+        document: DocumentProxy,
+        storage: StorageProxy,
+        supervisor: SupervisorProxy,
+        stories: StoryProxy,
+    ) -> None:
+        self.settings = settings
+        self._db = db
+        self._changes = changes
+        self._staging = staging
+        self._refs = refs
+        self._document = document
+        self._storage = storage
+        self._supervisor = supervisor
+        self._stories = stories
+        self._stopped = False
+
+    @classmethod
+    def start(
+        cls,
+        settings: Settings,
+        *,
+        writer: StoryWriter | None = None,
+        client_factory: Callable[[], RecraftClient] | None = None,
+    ) -> Self:
+        """Create tables, start the actors, and resume pending portraits.
+
+        `client_factory` replaces how workers build their Recraft client (tests use it);
+        by default it comes from the settings and the `RECRAFT_API_KEY` they hold.
+        """
+        if client_factory is None:
+            client_factory = recraft_client_factory(settings)
+            if client_factory is None:
+                logger.warning(
+                    "RECRAFT_API_KEY is not set: every portrait will fail with missing_api_key"
+                )
+        if settings.portraits.allow_insecure_urls:
+            logger.warning(
+                "portraits.allow_insecure_urls is on: http and local image URLs are fetched; "
+                "use this for local testing only"
+            )
+        db = open_database(settings.database.url)
+        changes = ChangeFeed()
+        staging = Staging(Path(settings.storage.path))
+        swept = staging.sweep_abandoned()
+        if swept:
+            logger.info("removed {} staging directories left by stopped processes", swept)
+        refs: list[pykka.ActorRef[Any]] = []
+
+        def started(ref: pykka.ActorRef[Any]) -> pykka.ActorProxy[Any]:
+            refs.append(ref)
+            return ref.proxy()
+
+        try:
+            document = cast(DocumentProxy, started(DocumentActor.start(db, changes.notify)))
+            storage = cast(
+                StorageProxy, started(StorageActor.start(Path(settings.storage.path), document))
+            )
+            supervisor = cast(
+                SupervisorProxy,
+                started(
+                    PortraitSupervisor.start(
+                        settings=settings.portraits,
+                        document=document,
+                        storage=storage,
+                        staging=staging,
+                        client_factory=client_factory,
+                    )
+                ),
+            )
+            stories = cast(
+                StoryProxy,
+                started(
+                    StoryActor.start(
+                        writer=writer or TemplateWriter(),
+                        document=document,
+                        portraits=refs[-1],
+                        prompt_limit=settings.recraft.prompt_limit,
+                    )
+                ),
+            )
+            # The supervisor has resumed pending portraits (and failed interrupted ones)
+            # once it answers; a failure in its start shows here, not later.
+            supervisor.status().get(timeout=ASK_TIMEOUT_S)
+        except Exception:
+            for ref in reversed(refs):
+                ref.stop()
+            staging.close()
+            raise
+        return cls(
+            settings=settings,
+            db=db,
+            changes=changes,
+            staging=staging,
+            refs=refs,
+            document=document,
+            storage=storage,
+            supervisor=supervisor,
+            stories=stories,
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # Stories ------------------------------------------------------------------------------
+
+    def generate_story(self, *, seed: int | None = None, topic: str | None = None) -> Story:
+        """Write a story with the configured writer, store it, schedule its portrait."""
+        return self._stories.generate_story(seed=seed, topic=topic).get(timeout=ASK_TIMEOUT_S)
+
+    def submit_story(self, *, title: str, body: str, image_generation_prompt: str) -> Story:
+        """Store a story written elsewhere and schedule its portrait."""
+        draft = StoryDraft(title, body, image_generation_prompt)
+        return self._stories.submit_story(draft).get(timeout=ASK_TIMEOUT_S)
+
+    def get_story(self, story_id: str) -> Story | None:
+        return self._document.get_story(story_id).get(timeout=ASK_TIMEOUT_S)
+
+    def list_stories(
+        self, status: PortraitStatus | str | None = None, limit: int = 50
+    ) -> list[Story]:
+        """Stories, newest first, optionally only those whose portrait is in `status`."""
+        wanted = None if status is None else PortraitStatus(status)
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        return self._document.list_stories(wanted, limit).get(timeout=ASK_TIMEOUT_S)
+
+    def count_by_status(self) -> dict[PortraitStatus, int]:
+        return self._document.count_by_status().get(timeout=ASK_TIMEOUT_S)
+
+    def count_failures_by_code(self) -> dict[str, int]:
+        return self._document.count_failures_by_code().get(timeout=ASK_TIMEOUT_S)
+
+    def delete_story(self, story_id: str) -> None:
+        """Delete a story and its portrait file (unless another story has the same content)."""
+        storage_id = self._document.delete_story(story_id).get(timeout=ASK_TIMEOUT_S)
+        if storage_id is not None:
+            self._storage.delete(storage_id).get(timeout=ASK_TIMEOUT_S)
+
+    # Portraits ----------------------------------------------------------------------------
+
+    def wait_for_portrait(self, story_id: str, timeout: float) -> Story:
+        """Wait until the story's portrait is stored, failed or skipped; else TimeoutError."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = self._changes.count
+            story = self.get_story(story_id)
+            if story is None:
+                raise StoryNotFound(story_id)
+            if story.portrait_status.is_terminal:
+                return story
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"story {story_id}'s portrait is still {story.portrait_status} "
+                    f"after {timeout:g} s"
+                )
+            self._changes.wait_after(seen, min(remaining, WAIT_SLICE_S))
+
+    def regenerate_portrait(self, story_id: str, *, force: bool = False) -> Story:
+        """Schedule a failed or skipped portrait again (a stored one too, with `force`)."""
+        story = self._document.reschedule_portrait(story_id, force).get(timeout=ASK_TIMEOUT_S)
+        self._stories.request_portrait(story_id).get(timeout=ASK_TIMEOUT_S)
+        return story
+
+    def open_file(self, storage_id: str) -> tuple[BinaryIO, str]:
+        """Open a stored file: (binary file object, content type). The caller closes it."""
+        return self._storage.open(storage_id).get(timeout=ASK_TIMEOUT_S)
+
+    def portrait_side(self) -> PortraitSideStatus:
+        return self._supervisor.status().get(timeout=ASK_TIMEOUT_S)
+
+    # Stopping -----------------------------------------------------------------------------
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Take no new portrait, let in-flight ones finish within the grace period, stop.
+
+        Portraits still running after the grace period become `failed: interrupted`;
+        portraits never started stay `pending` for the next start.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        grace = self.settings.portraits.shutdown_grace_s if grace_s is None else grace_s
+        try:
+            idle = self._supervisor.stop_accepting().get(timeout=ASK_TIMEOUT_S)
+            if not idle.wait(grace):
+                self._supervisor.interrupt_in_flight().get(timeout=ASK_TIMEOUT_S)
+        except pykka.ActorDeadError:
+            pass  # the portrait side is already gone
+        for ref in reversed(self._refs):
+            ref.stop()
+        self._staging.close()
+
+
+def read_counts(settings: Settings) -> tuple[dict[PortraitStatus, int], dict[str, int]]:
+    """Stories by portrait state, and failures by code, without starting portrait work."""
+    ref = DocumentActor.start(open_database(settings.database.url))
+    try:
+        document = cast(DocumentProxy, ref.proxy())
+        return (
+            document.count_by_status().get(timeout=ASK_TIMEOUT_S),
+            document.count_failures_by_code().get(timeout=ASK_TIMEOUT_S),
+        )
+    finally:
+        ref.stop()

@@ -1,0 +1,16 @@
+"""peewee models and database set-up; only `actors.document` uses them."""
+
+from models.database import SCHEMA_VERSION, SchemaTooNew, migrate, open_database
+from models.tables import SchemaVersion, StoredFile, StoryRow, database, utc_now
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SchemaTooNew",
+    "SchemaVersion",
+    "StoredFile",
+    "StoryRow",
+    "database",
+    "migrate",
+    "open_database",
+    "utc_now",
+]

@@ -1,0 +1,281 @@
+"""Vignette's command line and daemon: the composition root.
+
+Reads settings, configures logging, starts the system, and waits: for a signal (serve)
+or for the portraits it asked for (generate, backfill). No business logic lives here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from actors import PortraitStatus, Story, StorySystem, VignetteError
+from actors.system import read_counts
+from actors.writer import TOPICS
+from config import ConfigError, LoggingSettings, Settings, load_settings
+
+if TYPE_CHECKING:
+    from loguru import Message
+
+console = Console(stderr=True)
+EXTRA_SHOWN = ("story_id", "step", "code", "slot", "storage_id")
+
+
+def configure_logging(settings: LoggingSettings) -> None:
+    """One stderr sink: human lines with their context, or JSON lines."""
+    logger.remove()
+
+    # Write through sys.stderr as it is at each call, so progress bars can redirect it.
+    def sink(message: Message) -> None:
+        sys.stderr.write(message)
+
+    if settings.json:
+        logger.add(sink, level=settings.level, serialize=True)
+        return
+
+    def line(record: Any) -> str:
+        context = " ".join(
+            f"{key}={record['extra'][key]}" for key in EXTRA_SHOWN if key in record["extra"]
+        )
+        context = f" <dim>[{context}]</dim>" if context else ""
+        return (
+            "<green>{time:YYYY-MM-DD HH:mm:ss.SSS}</green> <level>{level: <8}</level> "
+            "{message}" + context.replace("{", "{{").replace("}", "}}") + "\n{exception}"
+        )
+
+    logger.add(sink, level=settings.level, format=line, colorize=sys.stderr.isatty())
+
+
+# Commands ---------------------------------------------------------------------------------
+
+
+def serve(settings: Settings, _: argparse.Namespace) -> int:
+    """Run until SIGINT or SIGTERM; a second signal stops at once."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            logger.warning("second {}: stopping now", signal.Signals(signum).name)
+            os._exit(128 + signum)
+        logger.info("{}: stopping after in-flight portraits", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    with StorySystem.start(settings):
+        logger.info(
+            "Vignette is running: database {}, files in {}; Ctrl-C stops it",
+            settings.database.url,
+            settings.storage.path,
+        )
+        stop.wait()
+    logger.info("stopped")
+    return 0
+
+
+def generate(settings: Settings, args: argparse.Namespace) -> int:
+    """Write N stories, then show progress until every portrait has ended."""
+    with StorySystem.start(settings) as system:
+        with _progress() as progress:
+            task = progress.add_task("writing stories", total=args.n)
+            stories = []
+            for index in range(args.n):
+                seed = None if args.seed is None else args.seed + index
+                stories.append(system.generate_story(seed=seed, topic=args.topic))
+                progress.advance(task)
+        finished = _wait_for_portraits(system, [s.id for s in stories], args.timeout)
+    return _summarise(settings, finished, expected=len(stories))
+
+
+def backfill(settings: Settings, args: argparse.Namespace) -> int:
+    """Schedule portraits that are owed or, if asked, failed; wait for them to end."""
+    with StorySystem.start(settings) as system:
+        wanted = [PortraitStatus.PENDING]
+        if args.include_failed:
+            wanted.append(PortraitStatus.FAILED)
+        if args.force:
+            wanted.append(PortraitStatus.STORED)
+        candidates = [
+            story for status in wanted for story in system.list_stories(status, limit=args.limit)
+        ][: args.limit]
+        ids = []
+        for story in candidates:
+            if story.portrait_status is not PortraitStatus.PENDING:
+                story = system.regenerate_portrait(story.id, force=args.force)
+            ids.append(story.id)
+        if not ids:
+            console.print("Nothing to backfill: no story is waiting for a portrait.")
+            return 0
+        finished = _wait_for_portraits(system, ids, args.timeout)
+    return _summarise(settings, finished, expected=len(ids))
+
+
+def status(settings: Settings, _: argparse.Namespace) -> int:
+    """Print how many stories are in each portrait state, and why portraits failed."""
+    by_status, by_code = read_counts(settings)
+    table = Table(title="Stories by portrait state")
+    table.add_column("state")
+    table.add_column("stories", justify="right")
+    for state, count in by_status.items():
+        table.add_row(str(state), str(count))
+    table.add_row("total", str(sum(by_status.values())), style="bold")
+    Console().print(table)
+    if by_code:
+        codes = Table(title="Failed and skipped portraits by code")
+        codes.add_column("code")
+        codes.add_column("stories", justify="right")
+        for code, count in sorted(by_code.items(), key=lambda item: -item[1]):
+            codes.add_row(code, str(count))
+        Console().print(codes)
+    return 0
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def _wait_for_portraits(system: StorySystem, ids: Sequence[str], timeout: float) -> list[Story]:
+    """Show a bar while the portraits end; return the stories as they ended (or not)."""
+    deadline = time.monotonic() + timeout
+    finished: list[Story] = []
+    with _progress() as progress:
+        task = progress.add_task("making portraits", total=len(ids))
+        for story_id in ids:
+            try:
+                story = system.wait_for_portrait(story_id, max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                continue
+            finished.append(story)
+            progress.advance(task)
+    return finished
+
+
+def _summarise(settings: Settings, finished: Iterable[Story], expected: int) -> int:
+    stories = list(finished)
+    by_status = Counter(str(story.portrait_status) for story in stories)
+    by_code = Counter(
+        (story.portrait_error or "").partition(":")[0] for story in stories if story.portrait_error
+    )
+    unfinished = expected - len(stories)
+    parts = [f"{count} {state}" for state, count in sorted(by_status.items())]
+    if unfinished:
+        parts.append(f"{unfinished} still in progress")
+    codes = f" ({', '.join(f'{c}: {n}' for c, n in by_code.most_common())})" if by_code else ""
+    console.print(f"{expected} portraits: {', '.join(parts)}{codes}")
+    if settings.recraft_api_key is None and by_code.get("missing_api_key"):
+        console.print(
+            f"[bold red]RECRAFT_API_KEY is not set[/]: {by_code['missing_api_key']} portraits "
+            "failed with missing_api_key. Set it, then run "
+            "'python runner.py backfill --include-failed'."
+        )
+    return 0 if not unfinished and not by_status.get("failed") else 1
+
+
+# Parsing ----------------------------------------------------------------------------------
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="runner.py",
+        description="Vignette: patient stories with portraits generated by Recraft.",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a TOML file overlaying config/default.toml; VIGNETTE_<SECTION>__<KEY> "
+        "environment variables override single keys",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    commands.add_parser(
+        "serve",
+        parents=[common],
+        help="run the daemon (the default): resumes pending portraits, stops on SIGINT/SIGTERM",
+        description="Run the daemon until SIGINT or SIGTERM. In-flight portraits get "
+        "portraits.shutdown_grace_s to finish; a second signal stops at once.",
+    )
+    gen = commands.add_parser(
+        "generate",
+        parents=[common],
+        help="write N stories and wait for their portraits",
+        description="Write N stories with the configured writer, show progress until "
+        "their portraits end, and print a summary by state. Exits 1 if any portrait failed.",
+    )
+    gen.add_argument("-n", type=_positive, default=1, metavar="N", help="stories to write (1)")
+    gen.add_argument("--seed", type=int, help="first seed, for repeatable template stories")
+    gen.add_argument("--topic", choices=TOPICS, help="what kind of complaint to write about")
+    gen.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds to wait for portraits (600)"
+    )
+    back = commands.add_parser(
+        "backfill",
+        parents=[common],
+        help="make the portraits stories are still owed, and wait for them",
+        description="Make portraits for stories whose portrait is pending; with "
+        "--include-failed, also retry failed ones. A stored portrait is never requested "
+        "again unless --force is given.",
+    )
+    back.add_argument("--include-failed", action="store_true", help="retry failed portraits")
+    back.add_argument("--force", action="store_true", help="regenerate stored portraits too")
+    back.add_argument("--limit", type=_positive, default=1000, help="at most this many (1000)")
+    back.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds to wait for portraits (600)"
+    )
+    commands.add_parser(
+        "status",
+        parents=[common],
+        help="count stories by portrait state",
+        description="Print how many stories are in each portrait state, and the codes of "
+        "failed and skipped portraits. Starts no portrait work.",
+    )
+    parser.set_defaults(command="serve", config=None)
+    return parser
+
+
+COMMANDS = {"serve": serve, "generate": generate, "backfill": backfill, "status": status}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as error:
+        console.print(f"[bold red]configuration error:[/] {error}", highlight=False)
+        return 2
+    configure_logging(settings.logging)
+    try:
+        return COMMANDS[args.command](settings, args)
+    except VignetteError as error:
+        console.print(f"[bold red]error:[/] {error}", highlight=False)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""A local fake of the Recraft API over real HTTP, on 127.0.0.1.
+
+`POST /v1/images/generations` counts the call, waits `latency_s`, and answers with the URL
+of an image served by the same server (`GET /images/<n>`). Tests steer it through the
+attributes of `FakeRecraft` in process, or run it as a subprocess
+(`python -m tests.fakes.recraft_server --port 0 --latency 0.5`, which prints its base URL)
+and read its counts from `GET /_stats`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from tests.fakes.images import png_bytes
+
+
+@dataclass
+class RecordedCall:
+    body: Any
+    headers: dict[str, str]
+
+
+@dataclass
+class FakeRecraft:
+    """Behaviour and counters of the fake; change them between or during tests."""
+
+    latency_s: float = 0.0
+    image: bytes = field(default_factory=lambda: png_bytes(64, 64))
+    image_content_type: str = "image/png"
+    # When set, answer every generation with this (status, content type, body) instead.
+    error: tuple[int, str, bytes] | None = None
+    # When set, generation requests wait on it before answering (bounded by hold_timeout_s).
+    hold: threading.Event | None = None
+    hold_timeout_s: float = 30.0
+    calls: list[RecordedCall] = field(default_factory=list)
+    calls_by_prompt: Counter[str] = field(default_factory=Counter)
+    downloads: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    base_url: str = ""
+
+    @property
+    def call_count(self) -> int:
+        with self.lock:
+            return len(self.calls)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512
+    fake: FakeRecraft
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    # Without this, delayed ACKs add about 40 ms to every answer.
+    disable_nagle_algorithm = True
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        fake = self.server.fake
+        length = int(self.headers.get("Content-Length", "0"))
+        raw = self.rfile.read(length)
+        if self.path != "/v1/images/generations":
+            self._send(404, "text/plain", b"not found")
+            return
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = raw.decode(errors="replace")
+        with fake.lock:
+            fake.calls.append(RecordedCall(body, dict(self.headers.items())))
+            prompt = body.get("prompt", "") if isinstance(body, dict) else ""
+            fake.calls_by_prompt[prompt] += 1
+            number = len(fake.calls)
+        if fake.hold is not None:
+            fake.hold.wait(fake.hold_timeout_s)
+        if fake.latency_s:
+            time.sleep(fake.latency_s)
+        if fake.error is not None:
+            status, content_type, payload = fake.error
+            self._send(status, content_type, payload)
+            return
+        answer = {
+            "created": int(time.time()),
+            "credits": 40,
+            "data": [{"image_id": f"img-{number}", "url": f"{fake.base_url}/images/{number}"}],
+        }
+        self._send(200, "application/json", json.dumps(answer).encode())
+
+    def do_GET(self) -> None:
+        fake = self.server.fake
+        if self.path.startswith("/images/"):
+            with fake.lock:
+                fake.downloads += 1
+            self._send(200, fake.image_content_type, fake.image)
+        elif self.path == "/_stats":
+            with fake.lock:
+                stats = {
+                    "calls": len(fake.calls),
+                    "downloads": fake.downloads,
+                    "calls_by_prompt": dict(fake.calls_by_prompt),
+                }
+            self._send(200, "application/json", json.dumps(stats).encode())
+        else:
+            self._send(404, "text/plain", b"not found")
+
+
+class RecraftServer:
+    """A running fake: `base_url` for `recraft.base_url`, `fake` to steer and count."""
+
+    def __init__(self, fake: FakeRecraft | None = None, port: int = 0) -> None:
+        self.fake = fake or FakeRecraft()
+        self._server = _Server(("127.0.0.1", port), _Handler)
+        self._server.fake = self.fake
+        self.origin = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.fake.base_url = self.origin
+        self.base_url = f"{self.origin}/v1"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> RecraftServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fake.hold is not None:
+            self.fake.hold.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    with RecraftServer(FakeRecraft(latency_s=args.latency), port=args.port) as server:
+        print(server.base_url, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
