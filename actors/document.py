@@ -186,7 +186,9 @@ class DocumentActor(pykka.ThreadingActor):
         """Fail every `generating` portrait (those started before a moment, if given)."""
         condition = StoryRow.portrait_status == PortraitStatus.GENERATING
         if started_before is not None:
-            condition &= StoryRow.portrait_started_at < started_before.replace(tzinfo=None)
+            if started_before.tzinfo is not None:  # the table holds naive UTC times
+                started_before = started_before.astimezone(UTC).replace(tzinfo=None)
+            condition &= StoryRow.portrait_started_at < started_before
         with self._db.atomic():
             ids = [row.id for row in StoryRow.select(StoryRow.id).where(condition)]
             if ids:

@@ -40,6 +40,7 @@ from config import PortraitSettings
 
 ASK_TIMEOUT_S = 60.0
 RESTART_BACKOFF_BASE_S = 0.01
+WORKER_STOP_WAIT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +103,20 @@ class PortraitSupervisor(pykka.ThreadingActor):
     def on_stop(self) -> None:
         for timer in list(self._timers):
             timer.cancel()
+        self._stop_workers(wait_s=WORKER_STOP_WAIT_S)
+
+    def _stop_workers(self, wait_s: float) -> None:
+        """Stop every worker; wait for the idle ones (a busy one may be stuck in a call)."""
+        stopping = []
         for slot in self._slots:
             if slot.ref is not None:
-                slot.ref.stop(block=False)
+                future = slot.ref.stop(block=False)
+                if slot.job is None:
+                    stopping.append(future)
                 slot.ref = None
+        for future in stopping:
+            with contextlib.suppress(pykka.Timeout):
+                future.get(timeout=wait_s)
 
     def _start_worker(self, slot: int, generation: int) -> pykka.ActorRef[PortraitActor]:
         return PortraitActor.start(
@@ -149,6 +160,8 @@ class PortraitSupervisor(pykka.ThreadingActor):
     def stop_accepting(self) -> threading.Event:
         """Take no new job; the returned event is set once no job is in flight."""
         self._accepting = False
+        busy = sum(slot.job is not None for slot in self._slots)
+        logger.info("taking no new portraits; {} in flight", busy)
         self._update_idle()
         return self._idle
 
@@ -169,7 +182,6 @@ class PortraitSupervisor(pykka.ThreadingActor):
                 logger.bind(story_id=slot.job.story_id, step="shutdown").warning(
                     "portrait interrupted by shutdown after the grace period"
                 )
-            slot.job = None
         return interrupted
 
     # Told by peers and timers -------------------------------------------------------------
@@ -282,10 +294,7 @@ class PortraitSupervisor(pykka.ThreadingActor):
             self._settings.max_restarts,
             self._settings.restart_window_s,
         )
-        for slot in self._slots:
-            if slot.ref is not None:
-                slot.ref.stop(block=False)
-                slot.ref = None
+        self._stop_workers(wait_s=0)
         self._queue.clear()
         self._queued.clear()
 

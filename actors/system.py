@@ -23,7 +23,7 @@ from actors.storage import Staging, StorageActor, StorageProxy
 from actors.story import StoryActor, StoryProxy
 from actors.supervisor import PortraitSideStatus, PortraitSupervisor, SupervisorProxy
 from actors.writer import StoryWriter, TemplateWriter
-from config import Settings
+from config import ConfigError, Settings
 from models import open_database
 
 ASK_TIMEOUT_S = 60.0
@@ -49,6 +49,15 @@ def recraft_client_factory(
         )
 
     return build
+
+
+def _configured_writer(settings: Settings) -> StoryWriter:
+    if settings.stories.writer == "template":
+        return TemplateWriter()
+    raise ConfigError(
+        f"stories.writer = {settings.stories.writer!r} is not available in this version: "
+        "use 'template', or pass a StoryWriter to StorySystem.start"
+    )
 
 
 class StorySystem:
@@ -91,6 +100,8 @@ class StorySystem:
         `client_factory` replaces how workers build their Recraft client (tests use it);
         by default it comes from the settings and the `RECRAFT_API_KEY` they hold.
         """
+        if writer is None:
+            writer = _configured_writer(settings)
         if client_factory is None:
             client_factory = recraft_client_factory(settings)
             if client_factory is None:
@@ -135,7 +146,7 @@ class StorySystem:
                 StoryProxy,
                 started(
                     StoryActor.start(
-                        writer=writer or TemplateWriter(),
+                        writer=writer,
                         document=document,
                         portraits=refs[-1],
                         prompt_limit=settings.recraft.prompt_limit,

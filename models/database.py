@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +26,36 @@ class SchemaTooNew(RuntimeError):
     """The database was written by a newer Vignette than this one."""
 
 
+# The models reach the database through one process-wide proxy. Opening the database the
+# proxy already serves returns that same Database: a new one would take the models away
+# from actors still running on the old one, whose `atomic()` blocks would then hold a write
+# lock on one connection while their statements wait for it on another.
+_opening = threading.Lock()
+
+
 def open_database(url: str) -> Database:
     """Connect the models to `url` (SQLite or PostgreSQL) and bring the schema up to date."""
-    db: Database = connect(url, **_options(url))
-    if isinstance(db, SqliteDatabase) and db.database != ":memory:":
-        Path(db.database).parent.mkdir(parents=True, exist_ok=True)
-    database.initialize(db)
+    with _opening:
+        db: Database = connect(url, **_options(url))
+        if isinstance(db, SqliteDatabase) and db.database != ":memory:":
+            Path(db.database).parent.mkdir(parents=True, exist_ok=True)
+        current = database.obj
+        if current is not None and _same_database(current, db):
+            db = current
+        else:
+            database.initialize(db)
     with db.connection_context():
         migrate(db)
     return db
+
+
+def _same_database(a: Database, b: Database) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, SqliteDatabase):
+        memory = ":memory:" in (a.database, b.database)
+        return not memory and os.path.abspath(a.database) == os.path.abspath(b.database)
+    return bool(a.database == b.database and a.connect_params == b.connect_params)
 
 
 def _options(url: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import threading
 import time
 from collections import Counter
@@ -32,6 +33,8 @@ class FakeRecraft:
     """Behaviour and counters of the fake; change them between or during tests."""
 
     latency_s: float = 0.0
+    # Pause this long in the middle of each image body, so downloads are caught in flight.
+    image_pause_s: float = 0.0
     image: bytes = field(default_factory=lambda: png_bytes(64, 64))
     image_content_type: str = "image/png"
     # When set, answer every generation with this (status, content type, body) instead.
@@ -42,7 +45,9 @@ class FakeRecraft:
     calls: list[RecordedCall] = field(default_factory=list)
     calls_by_prompt: Counter[str] = field(default_factory=Counter)
     downloads: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    lock: threading.Condition = field(default_factory=threading.Condition)
     base_url: str = ""
 
     @property
@@ -50,11 +55,20 @@ class FakeRecraft:
         with self.lock:
             return len(self.calls)
 
+    def wait_for_calls(self, count: int, timeout: float = 30.0) -> bool:
+        """Wait until at least `count` generation requests have arrived."""
+        with self.lock:
+            return self.lock.wait_for(lambda: len(self.calls) >= count, timeout=timeout)
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 512
     fake: FakeRecraft
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -89,10 +103,17 @@ class _Handler(BaseHTTPRequestHandler):
             prompt = body.get("prompt", "") if isinstance(body, dict) else ""
             fake.calls_by_prompt[prompt] += 1
             number = len(fake.calls)
-        if fake.hold is not None:
-            fake.hold.wait(fake.hold_timeout_s)
-        if fake.latency_s:
-            time.sleep(fake.latency_s)
+            fake.in_flight += 1
+            fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+            fake.lock.notify_all()
+        try:
+            if fake.hold is not None:
+                fake.hold.wait(fake.hold_timeout_s)
+            if fake.latency_s:
+                time.sleep(fake.latency_s)
+        finally:
+            with fake.lock:
+                fake.in_flight -= 1
         if fake.error is not None:
             status, content_type, payload = fake.error
             self._send(status, content_type, payload)
@@ -109,7 +130,18 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/images/"):
             with fake.lock:
                 fake.downloads += 1
-            self._send(200, fake.image_content_type, fake.image)
+            if not fake.image_pause_s:
+                self._send(200, fake.image_content_type, fake.image)
+                return
+            half = len(fake.image) // 2
+            self.send_response(200)
+            self.send_header("Content-Type", fake.image_content_type)
+            self.send_header("Content-Length", str(len(fake.image)))
+            self.end_headers()
+            self.wfile.write(fake.image[:half])
+            self.wfile.flush()
+            time.sleep(fake.image_pause_s)
+            self.wfile.write(fake.image[half:])
         elif self.path == "/_stats":
             with fake.lock:
                 stats = {
@@ -132,7 +164,9 @@ class RecraftServer:
         self.origin = f"http://127.0.0.1:{self._server.server_address[1]}"
         self.fake.base_url = self.origin
         self.base_url = f"{self.origin}/v1"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def __enter__(self) -> RecraftServer:
         self._thread.start()
