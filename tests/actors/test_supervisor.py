@@ -1,0 +1,270 @@
+"""Supervision of portrait workers, dispatch, recovery, the watchdog and graceful stop.
+
+Crashes come through a test-only seam: a Recraft client, injected with `client_factory`,
+that raises an unexpected exception. Nothing a user can configure reaches it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import cast
+
+import pytest
+from loguru import logger
+
+from actors import PortraitStatus, Story, StorySystem
+from actors.document import DocumentActor, DocumentProxy
+from actors.records import StoryDraft
+from actors.recraft import RecraftClient
+from config import Settings
+from models import open_database
+from tests.conftest import stored_files
+from tests.fakes.recraft_server import RecraftServer
+
+
+class WorkerBug(RuntimeError):
+    """Stands for a bug in the pipeline: an exception no step expects."""
+
+
+class CrashingClient(RecraftClient):
+    """Raises WorkerBug on the calls `should_crash` picks; otherwise talks to the fake."""
+
+    should_crash: Callable[[str], bool] = staticmethod(lambda prompt: True)
+
+    def generate_image_url(self, prompt: str) -> str:
+        if self.should_crash(prompt):
+            raise WorkerBug(f"crash seam hit for prompt {prompt[:20]!r}")
+        return super().generate_image_url(prompt)
+
+
+def crashing_factory(settings: Settings, should_crash: Callable[[str], bool]):
+    key = settings.recraft_api_key
+    assert key is not None
+
+    def build() -> RecraftClient:
+        client = CrashingClient(
+            settings.recraft,
+            key,
+            max_file_bytes=settings.storage.max_file_bytes,
+            allow_insecure_urls=True,
+        )
+        client.should_crash = should_crash
+        return client
+
+    return build
+
+
+@pytest.fixture
+def recraft() -> Iterator[RecraftServer]:
+    with RecraftServer() as server:
+        yield server
+
+
+@pytest.fixture
+def local_settings(make_settings: Callable[..., Settings], recraft: RecraftServer):
+    def make(**overrides: object) -> Settings:
+        return make_settings(
+            recraft__base_url=recraft.base_url, portraits__allow_insecure_urls=True, **overrides
+        )
+
+    return make
+
+
+def read_story(settings: Settings, story_id: str) -> Story:
+    """Read a story straight from the database, with no portrait side running."""
+    ref = DocumentActor.start(open_database(settings.database.url))
+    try:
+        story = cast(DocumentProxy, ref.proxy()).get_story(story_id).get(timeout=10)
+    finally:
+        ref.stop()
+    assert story is not None
+    return story
+
+
+def submit(system: StorySystem, prompt: str) -> str:
+    return system.submit_story(title=prompt, body="A story.", image_generation_prompt=prompt).id
+
+
+def test_a_worker_crash_fails_only_its_story_and_the_restarted_worker_takes_the_next(
+    local_settings, start_system, logs
+) -> None:
+    settings = local_settings(portraits__concurrency=1)
+    system = start_system(
+        settings, client_factory=crashing_factory(settings, lambda prompt: prompt == "crash")
+    )
+
+    crashed_id = submit(system, "crash")
+    # Stories keep being created while the worker dies and is replaced.
+    later_ids = [submit(system, f"portrait {n}") for n in range(3)]
+
+    crashed = system.wait_for_portrait(crashed_id, timeout=30)
+    assert crashed.portrait_status is PortraitStatus.FAILED
+    assert (crashed.portrait_error or "").startswith("crashed: ")
+    assert "request" in (crashed.portrait_error or "")
+    for story_id in later_ids:
+        assert system.wait_for_portrait(story_id, timeout=30).portrait_status is (
+            PortraitStatus.STORED
+        )
+    assert system.portrait_side().restarts == 1
+    crash_lines = [r for r in logs if r["level"].name == "ERROR" and "crashed" in r["message"]]
+    assert len(crash_lines) == 1
+    assert crash_lines[0]["extra"]["story_id"] == crashed_id
+    assert crash_lines[0]["extra"]["step"] == "request"
+    assert isinstance(crash_lines[0]["exception"].value, WorkerBug)
+
+
+def test_a_hundred_crashes_in_a_row_are_each_recovered(local_settings, start_system) -> None:
+    settings = local_settings(
+        portraits__concurrency=2,
+        portraits__max_restarts=1000,
+        portraits__restart_backoff_s=0.002,
+        portraits__rate_limit_per_minute=1000,
+    )
+    system = start_system(
+        settings, client_factory=crashing_factory(settings, lambda p: p.startswith("crash"))
+    )
+
+    crashed_ids = [submit(system, f"crash {n}") for n in range(100)]
+    for story_id in crashed_ids:
+        story = system.wait_for_portrait(story_id, timeout=60)
+        assert (story.portrait_error or "").startswith("crashed: ")
+    survivor = system.wait_for_portrait(submit(system, "fine at last"), timeout=30)
+
+    assert survivor.portrait_status is PortraitStatus.STORED
+    side = system.portrait_side()
+    assert side.up
+    assert side.restarts == 100
+
+
+def test_crashes_beyond_the_limit_stop_the_portrait_side_but_not_story_creation(
+    local_settings, start_system, recraft: RecraftServer, logs
+) -> None:
+    settings = local_settings(portraits__concurrency=1, portraits__max_restarts=2)
+    system = start_system(settings, client_factory=crashing_factory(settings, lambda p: True))
+
+    ids = [submit(system, f"crash {n}") for n in range(3)]
+    for story_id in ids:
+        assert system.wait_for_portrait(story_id, timeout=30).portrait_error.startswith("crashed")
+
+    assert not system.portrait_side().up
+    after = submit(system, "created while the portrait side is down")
+    # The supervisor has handled the request once it answers; the story stays pending.
+    assert system.portrait_side().busy == 0
+    story = system.get_story(after)
+    assert story is not None
+    assert story.portrait_status is PortraitStatus.PENDING
+    assert any(r["level"].name == "CRITICAL" for r in logs)
+    assert recraft.fake.call_count == 0
+
+
+def test_start_fails_interrupted_portraits_and_resumes_pending_ones_without_calling_twice(
+    local_settings, start_system, recraft: RecraftServer
+) -> None:
+    settings = local_settings()
+    ref = DocumentActor.start(open_database(settings.database.url))
+    document = cast(DocumentProxy, ref.proxy())
+    interrupted = document.insert_story(StoryDraft("a", "b", "was generating")).get(timeout=10)
+    document.claim_portrait(interrupted.id).get(timeout=10)
+    pending = [
+        document.insert_story(StoryDraft("a", "b", f"pending {n}")).get(timeout=10).id
+        for n in range(3)
+    ]
+    ref.stop()
+
+    system = start_system(settings)
+
+    for story_id in pending:
+        assert system.wait_for_portrait(story_id, timeout=30).portrait_status is (
+            PortraitStatus.STORED
+        )
+    story = system.get_story(interrupted.id)
+    assert story is not None
+    assert story.portrait_status is PortraitStatus.FAILED
+    assert (story.portrait_error or "").startswith("interrupted: ")
+    assert recraft.fake.call_count == 3
+    assert recraft.fake.calls_by_prompt["was generating"] == 0
+
+
+@pytest.mark.parametrize(("concurrency", "jobs"), [(1, 3), (3, 7), (4, 4)])
+def test_jobs_run_on_idle_workers_in_rounds_of_the_concurrency(
+    local_settings, start_system, recraft: RecraftServer, concurrency: int, jobs: int
+) -> None:
+    recraft.fake.hold = threading.Event()
+    system = start_system(local_settings(portraits__concurrency=concurrency))
+
+    ids = [submit(system, f"portrait {n}") for n in range(jobs)]
+    assert recraft.fake.wait_for_calls(concurrency)
+    side = system.portrait_side()
+    assert (side.busy, side.queued) == (concurrency, jobs - concurrency)
+    recraft.fake.hold.set()
+
+    for story_id in ids:
+        assert system.wait_for_portrait(story_id, timeout=30).portrait_status is (
+            PortraitStatus.STORED
+        )
+    assert recraft.fake.max_in_flight == concurrency
+    assert recraft.fake.call_count == jobs
+
+
+def test_a_portrait_stuck_past_the_job_timeout_fails_and_its_late_result_is_dropped(
+    local_settings, start_system, recraft: RecraftServer, tmp_path: Path
+) -> None:
+    recraft.fake.hold = threading.Event()
+    system = start_system(local_settings(portraits__job_timeout_s=0.2))
+
+    story_id = submit(system, "slow")
+    story = system.wait_for_portrait(story_id, timeout=30)
+    assert story.portrait_status is PortraitStatus.FAILED
+    assert (story.portrait_error or "").startswith("timeout: ")
+
+    recraft.fake.hold.set()
+    # The worker's late result arrives; wait until it has been handled and dropped.
+    assert system.portrait_side().restarts == 0
+    next_id = submit(system, "next")
+    assert system.wait_for_portrait(next_id, timeout=30).portrait_status is PortraitStatus.STORED
+    late = system.get_story(story_id)
+    assert late is not None
+    assert late.portrait_status is PortraitStatus.FAILED
+    assert late.storage_id is None
+
+
+def test_stop_lets_in_flight_portraits_finish_within_the_grace_period(
+    local_settings, start_system, recraft: RecraftServer
+) -> None:
+    hold = recraft.fake.hold = threading.Event()
+    settings = local_settings(portraits__concurrency=1)
+    system = start_system(settings)
+    running, waiting = submit(system, "running"), submit(system, "waiting")
+    assert recraft.fake.wait_for_calls(1)
+    # Release the held Recraft call only once stop() has begun waiting for it.
+    sink = logger.add(lambda message: hold.set() if "taking no new portraits" in message else None)
+    try:
+        system.stop(grace_s=30)
+    finally:
+        logger.remove(sink)
+
+    assert read_story(settings, running).portrait_status is PortraitStatus.STORED
+    assert read_story(settings, waiting).portrait_status is PortraitStatus.PENDING
+    assert recraft.fake.call_count == 1
+
+
+def test_stop_marks_portraits_still_running_after_the_grace_period_interrupted(
+    local_settings, start_system, recraft: RecraftServer, tmp_path: Path
+) -> None:
+    recraft.fake.hold = threading.Event()
+    settings = local_settings(portraits__concurrency=1)
+    system = start_system(settings)
+    running, waiting = submit(system, "running"), submit(system, "waiting")
+    assert recraft.fake.wait_for_calls(1)
+
+    system.stop(grace_s=0.1)
+
+    stopped = read_story(settings, running)
+    never_started = read_story(settings, waiting)
+    assert stopped.portrait_status is PortraitStatus.FAILED
+    assert (stopped.portrait_error or "").startswith("interrupted: ")
+    assert never_started.portrait_status is PortraitStatus.PENDING
+    recraft.fake.hold.set()
+    assert [p for p in stored_files(tmp_path / "files") if p.suffix != ".part"] == []
