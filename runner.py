@@ -7,6 +7,7 @@ or for the portraits it asked for (generate, backfill). No business logic lives 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -22,28 +23,39 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from actors import PortraitStatus, Story, StorySystem, VignetteError
-from actors.system import read_counts
+from actors import (
+    PortraitConflict,
+    PortraitStatus,
+    Story,
+    StoryNotFound,
+    StorySystem,
+    VignetteError,
+)
+from actors.system import read_counts, read_stories
 from actors.writer import TOPICS
 from config import ConfigError, LoggingSettings, Settings, load_settings
 
 if TYPE_CHECKING:
     from loguru import Message
 
-console = Console(stderr=True)
+# soft_wrap: a message is one line however narrow the terminal, so it can be grepped.
+console = Console(stderr=True, soft_wrap=True)
 EXTRA_SHOWN = ("story_id", "step", "code", "slot", "storage_id")
 
 
 def configure_logging(settings: LoggingSettings) -> None:
     """One stderr sink: human lines with their context, or JSON lines."""
     logger.remove()
+    # A worker's crash is logged once, by the supervisor, with its story and traceback;
+    # pykka's own report of the same exception would only repeat it.
+    logging.getLogger("pykka").setLevel(logging.CRITICAL)
 
     # Write through sys.stderr as it is at each call, so progress bars can redirect it.
     def sink(message: Message) -> None:
         sys.stderr.write(message)
 
     if settings.json:
-        logger.add(sink, level=settings.level, serialize=True)
+        logger.add(sink, level=settings.level, serialize=True, diagnose=False)
         return
 
     def line(record: Any) -> str:
@@ -56,7 +68,10 @@ def configure_logging(settings: LoggingSettings) -> None:
             "{message}" + context.replace("{", "{{").replace("}", "}}") + "\n{exception}"
         )
 
-    logger.add(sink, level=settings.level, format=line, colorize=sys.stderr.isatty())
+    # diagnose=False: tracebacks never print variable values, where a secret could be.
+    logger.add(
+        sink, level=settings.level, format=line, colorize=sys.stderr.isatty(), diagnose=False
+    )
 
 
 # Commands ---------------------------------------------------------------------------------
@@ -65,14 +80,21 @@ def configure_logging(settings: LoggingSettings) -> None:
 def serve(settings: Settings, _: argparse.Namespace) -> int:
     """Run until SIGINT or SIGTERM; a second signal stops at once."""
     stop = threading.Event()
+    hurry = threading.Event()
+    received: list[signal.Signals] = []
 
+    # The handler only records the signal: it runs on the main thread between two
+    # bytecodes, possibly inside a log call, and loguru refuses a re-entrant one.
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        if stop.is_set():
-            logger.warning("second {}: stopping now", signal.Signals(signum).name)
-            os._exit(128 + signum)
-        logger.info("{}: stopping after in-flight portraits", signal.Signals(signum).name)
-        stop.set()
+        received.append(signal.Signals(signum))
+        (hurry if stop.is_set() else stop).set()
 
+    def exit_at_once() -> None:
+        hurry.wait()
+        logger.warning("second {}: stopping now", received[-1].name)
+        os._exit(128 + received[-1])
+
+    threading.Thread(target=exit_at_once, name="second-signal", daemon=True).start()
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     with StorySystem.start(settings):
@@ -82,6 +104,7 @@ def serve(settings: Settings, _: argparse.Namespace) -> int:
             settings.storage.path,
         )
         stop.wait()
+        logger.info("{}: stopping after in-flight portraits", received[0].name)
     logger.info("stopped")
     return 0
 
@@ -102,23 +125,27 @@ def generate(settings: Settings, args: argparse.Namespace) -> int:
 
 def backfill(settings: Settings, args: argparse.Namespace) -> int:
     """Schedule portraits that are owed or, if asked, failed; wait for them to end."""
+    wanted = [PortraitStatus.PENDING]
+    if args.include_failed:
+        wanted.append(PortraitStatus.FAILED)
+    if args.force:
+        wanted.append(PortraitStatus.STORED)
+    # Read before the system starts: starting resumes (claims) pending portraits at once,
+    # so a list taken afterwards would miss them.
+    candidates = read_stories(settings, wanted, args.limit)
+    if not candidates:
+        console.print("Nothing to backfill: no story is waiting for a portrait.")
+        return 0
     with StorySystem.start(settings) as system:
-        wanted = [PortraitStatus.PENDING]
-        if args.include_failed:
-            wanted.append(PortraitStatus.FAILED)
-        if args.force:
-            wanted.append(PortraitStatus.STORED)
-        candidates = [
-            story for status in wanted for story in system.list_stories(status, limit=args.limit)
-        ][: args.limit]
         ids = []
         for story in candidates:
             if story.portrait_status is not PortraitStatus.PENDING:
-                story = system.regenerate_portrait(story.id, force=args.force)
+                try:
+                    system.regenerate_portrait(story.id, force=args.force)
+                except (PortraitConflict, StoryNotFound) as error:
+                    logger.bind(story_id=story.id).warning("not backfilled: {}", error)
+                    continue
             ids.append(story.id)
-        if not ids:
-            console.print("Nothing to backfill: no story is waiting for a portrait.")
-            return 0
         finished = _wait_for_portraits(system, ids, args.timeout)
     return _summarise(settings, finished, expected=len(ids))
 
@@ -205,13 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="runner.py",
         description="Vignette: patient stories with portraits generated by Recraft.",
     )
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config",
-        metavar="FILE",
-        help="a TOML file overlaying config/default.toml; VIGNETTE_<SECTION>__<KEY> "
-        "environment variables override single keys",
+    config_help = (
+        "a TOML file overlaying config/default.toml; VIGNETTE_<SECTION>__<KEY> "
+        "environment variables override single keys"
     )
+    # Accepted before the command too ('runner.py --config FILE' runs serve). SUPPRESS
+    # keeps a command's parser from resetting a value given before the command to None.
+    parser.add_argument("--config", metavar="FILE", help=config_help)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=config_help)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     commands.add_parser(

@@ -148,13 +148,18 @@ class DocumentActor(pykka.ThreadingActor):
                 updated_at=now,
             )
             .where((StoryRow.id == story_id) & (StoryRow.portrait_status == PortraitStatus.PENDING))
-            .returning(StoryRow.image_generation_prompt, StoryRow.portrait_attempt)
+            .returning(
+                StoryRow.image_generation_prompt, StoryRow.portrait_attempt, StoryRow.storage
+            )
             .execute()
         )
         if not rows:
             return None
         self._on_change()
-        return PortraitJob(story_id, rows[0].image_generation_prompt, rows[0].portrait_attempt)
+        row = rows[0]
+        return PortraitJob(
+            story_id, row.image_generation_prompt, row.portrait_attempt, row.storage_id
+        )
 
     def finish_portrait(self, job: PortraitJob, storage_id: str) -> bool:
         """Record the stored portrait (the seed's updateStoryImage); False if the claim is gone."""

@@ -56,11 +56,14 @@ class PortraitFailure(VignetteError):
         code: PortraitErrorCode,
         message: str,
         status: PortraitStatus = PortraitStatus.FAILED,
+        retry_after_s: float | None = None,
     ) -> None:
         super().__init__(f"{code}: {message}")
         self.step = step
         self.code = code
         self.status = status
+        # Recraft's Retry-After: how long no new call should start (this one is not retried).
+        self.retry_after_s = retry_after_s
 
     @property
     def portrait_error(self) -> str:

@@ -22,6 +22,8 @@ class PortraitFinished:
     slot: int
     generation: int
     story_id: str
+    # A 429's Retry-After: start no Recraft call for this many seconds.
+    hold_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ retried. An exception that is not a known failure is a crash: the supervisor, to
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -75,7 +76,7 @@ class PortraitActor(pykka.ThreadingActor):
         if isinstance(message, PortraitJob):
             self._job = message
             try:
-                self.generate_patient_portrait(message)
+                hold_s = self.generate_patient_portrait(message)
             except pykka.ActorDeadError:
                 # The system stopped under this job; shutdown or the next start settles it.
                 logger.bind(story_id=message.story_id, step=self._step).warning(
@@ -83,7 +84,9 @@ class PortraitActor(pykka.ThreadingActor):
                 )
                 return
             self._job = None
-            self._supervisor.tell(PortraitFinished(self._slot, self._generation, message.story_id))
+            self._supervisor.tell(
+                PortraitFinished(self._slot, self._generation, message.story_id, hold_s)
+            )
         else:
             super().on_receive(message)
 
@@ -93,19 +96,25 @@ class PortraitActor(pykka.ThreadingActor):
         exception_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._supervisor.tell(
-            WorkerCrashed(
-                slot=self._slot,
-                generation=self._generation,
-                job=self._job,
-                step=self._step,
-                error=exception_value,
-                traceback=traceback,
+        self.on_stop()  # pykka runs on_failure instead of on_stop after a crash
+        # After the system stopped, nobody is left to tell; the next start settles the story.
+        with contextlib.suppress(pykka.ActorDeadError):
+            self._supervisor.tell(
+                WorkerCrashed(
+                    slot=self._slot,
+                    generation=self._generation,
+                    job=self._job,
+                    step=self._step,
+                    error=exception_value,
+                    traceback=traceback,
+                )
             )
-        )
 
-    def generate_patient_portrait(self, job: PortraitJob) -> None:
-        """Run the pipeline for one claimed portrait; its outcome lands in the story."""
+    def generate_patient_portrait(self, job: PortraitJob) -> float | None:
+        """Run the pipeline for one claimed portrait; its outcome lands in the story.
+
+        Returns how long Recraft asked that no new call start (a 429's Retry-After), if it did.
+        """
         log = logger.bind(story_id=job.story_id, attempt=job.attempt)
         try:
             self._step = Step.VALIDATE
@@ -127,10 +136,14 @@ class PortraitActor(pykka.ThreadingActor):
                     stored.content_type,
                     served_type,
                 )
-                return
-            self._discard(job, stored.id)
+                if job.replaces is not None:
+                    self._storage.delete(job.replaces).get(timeout=ASK_TIMEOUT_S)
+            else:
+                self._discard(job, stored.id)
         except PortraitFailure as failure:
             self._record(job, failure)
+            return failure.retry_after_s
+        return None
 
     def _validate(self, job: PortraitJob) -> RecraftClient:
         if not job.prompt.strip():

@@ -77,6 +77,8 @@ class PortraitJob:
     story_id: str
     prompt: str
     attempt: int
+    # The stored portrait this one replaces (a forced regeneration), removed once it lands.
+    replaces: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,14 @@ Authorization header and scrubbed from every message this module writes.
 
 from __future__ import annotations
 
+import email.utils
+import ipaddress
 import json
+import socket
 import ssl
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -59,6 +63,41 @@ def describe_error_body(response: httpx.Response) -> str:
             if parts:
                 return _excerpt(": ".join(parts))
     return _excerpt(response.text) or "(empty body)"
+
+
+def is_local_host(host: str) -> bool:
+    """True for `localhost` names and for addresses that are not global (loopback, private,
+    link-local...), legacy numeric forms such as `2130706433` or `127.1` included."""
+    name = host.rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:
+            return False  # a domain name
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return not address.is_global
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delay-seconds or an HTTP date)."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 class RecraftClient:
@@ -121,13 +160,15 @@ class RecraftClient:
                 f"could not reach Recraft at {url}: {type(error).__name__}: {error}",
             ) from None
         if response.status_code == 429:
-            retry_after = response.headers.get("retry-after")
-            detail = f" (Retry-After: {retry_after} s)" if retry_after else ""
-            raise self._fail(
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            detail = f" (Retry-After: {retry_after:g} s)" if retry_after is not None else ""
+            failure = self._fail(
                 Step.REQUEST,
                 PortraitErrorCode.RATE_LIMITED,
                 f"Recraft answered 429 Too Many Requests{detail}: {describe_error_body(response)}",
             )
+            failure.retry_after_s = retry_after
+            raise failure
         if not response.is_success:
             raise self._fail(
                 Step.REQUEST,
@@ -170,6 +211,11 @@ class RecraftClient:
             raise fail(PortraitErrorCode.DOWNLOAD_ERROR, "invalid image URL")
         if url.scheme == "http" and not self._allow_insecure_urls:
             raise fail(PortraitErrorCode.INSECURE_URL, "image URL is not https")
+        if is_local_host(url.host) and not self._allow_insecure_urls:
+            raise fail(
+                PortraitErrorCode.INSECURE_URL,
+                "image URL points to a loopback, private or link-local host",
+            )
         deadline = time.monotonic() + self._settings.timeout_s
         try:
             with self._http.stream("GET", url) as response:

@@ -41,6 +41,8 @@ from config import PortraitSettings
 ASK_TIMEOUT_S = 60.0
 RESTART_BACKOFF_BASE_S = 0.01
 WORKER_STOP_WAIT_S = 5.0
+# The longest pause a Retry-After can impose; a larger one is taken as this.
+MAX_HOLD_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +194,9 @@ class PortraitSupervisor(pykka.ThreadingActor):
                 if self._up and self._accepting:
                     self._enqueue(story_id)
                     self._dispatch()
-            case PortraitFinished(slot, generation, _):
+            case PortraitFinished(slot, generation, _, hold_s):
+                if hold_s is not None:
+                    self._hold(hold_s)
                 self._finished(slot, generation)
             case WorkerCrashed():
                 self._crashed(message)
@@ -217,6 +221,16 @@ class PortraitSupervisor(pykka.ThreadingActor):
             slot.job = None
         self._update_idle()
         self._dispatch()
+
+    def _hold(self, hold_s: float) -> None:
+        # The 429 itself was logged with its story; this line is about the portrait side.
+        hold_s = min(hold_s, MAX_HOLD_S)
+        self._limit.hold_until(hold_s)
+        logger.warning(
+            "Recraft asked for a pause: no new portrait starts for {:g} s; "
+            "queued portraits stay pending",
+            hold_s,
+        )
 
     def _dispatch(self) -> None:
         """Hand queued portraits to idle workers, claiming each in the database first."""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Self, cast
+from typing import Any, BinaryIO, Self, TypeVar, cast
 
 import httpx
 import pykka
@@ -275,14 +275,36 @@ class StorySystem:
         self._staging.close()
 
 
-def read_counts(settings: Settings) -> tuple[dict[PortraitStatus, int], dict[str, int]]:
-    """Stories by portrait state, and failures by code, without starting portrait work."""
+T = TypeVar("T")
+
+
+def _read(settings: Settings, read: Callable[[DocumentProxy], T]) -> T:
+    """Run `read` against a DocumentActor of its own: no portrait work is started."""
     ref = DocumentActor.start(open_database(settings.database.url))
     try:
-        document = cast(DocumentProxy, ref.proxy())
-        return (
-            document.count_by_status().get(timeout=ASK_TIMEOUT_S),
-            document.count_failures_by_code().get(timeout=ASK_TIMEOUT_S),
-        )
+        return read(cast(DocumentProxy, ref.proxy()))
     finally:
         ref.stop()
+
+
+def read_counts(settings: Settings) -> tuple[dict[PortraitStatus, int], dict[str, int]]:
+    """Stories by portrait state, and failures by code."""
+    return _read(
+        settings,
+        lambda document: (
+            document.count_by_status().get(timeout=ASK_TIMEOUT_S),
+            document.count_failures_by_code().get(timeout=ASK_TIMEOUT_S),
+        ),
+    )
+
+
+def read_stories(settings: Settings, statuses: Iterable[PortraitStatus], limit: int) -> list[Story]:
+    """Up to `limit` stories whose portrait is in one of `statuses`, oldest state first."""
+    return _read(
+        settings,
+        lambda document: [
+            story
+            for status in statuses
+            for story in document.list_stories(status, limit).get(timeout=ASK_TIMEOUT_S)
+        ][:limit],
+    )

@@ -122,7 +122,7 @@ def test_waiting_for_a_portrait_that_does_not_end_in_time_raises_timeout_error(
 
 
 def test_a_failed_portrait_is_regenerated_and_a_stored_one_only_with_force(
-    system: StorySystem, recraft: RecraftServer
+    system: StorySystem, recraft: RecraftServer, tmp_path: Path
 ) -> None:
     recraft.fake.error = (500, "text/plain", b"upstream broke")
     story = system.wait_for_portrait(system.generate_story(seed=1).id, timeout=30)
@@ -139,7 +139,12 @@ def test_a_failed_portrait_is_regenerated_and_a_stored_one_only_with_force(
     system.regenerate_portrait(story.id, force=True)
     again = system.wait_for_portrait(story.id, timeout=30)
     assert again.portrait_status is PortraitStatus.STORED
+    assert again.storage_id != stored.storage_id
     assert recraft.fake.call_count == 3
+    # The replaced portrait's row is gone; its bytes stay, shared with the new one.
+    with pytest.raises(StoredFileNotFound):
+        system.open_file(stored.storage_id or "")
+    assert len(stored_files(tmp_path / "files")) == 1
 
 
 def test_leaving_the_context_stops_every_actor_it_started(
