@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest clean
+.PHONY: run test lint typecheck pytest bench clean
 
 # The venv is (re)built on first use and whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -26,6 +26,12 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+# The benchmark's quick mode (under 2 minutes on 2 cores); the full mode and its figures
+# are in BENCHMARKS.md: $(BIN)/python -m bench.run (about 5 minutes).
+bench: $(STAMP)
+	$(BIN)/python -m bench.run --quick
+	$(BIN)/python -m bench.restarts --quick
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -33,6 +33,8 @@ from actors import (
 )
 from actors.system import read_counts, read_stories
 from actors.writer import TOPICS
+from api import create_app
+from api.server import VignetteServer, route_uvicorn_logs
 from config import ConfigError, LoggingSettings, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -78,16 +80,20 @@ def configure_logging(settings: LoggingSettings) -> None:
 
 
 def serve(settings: Settings, _: argparse.Namespace) -> int:
-    """Run until SIGINT or SIGTERM; a second signal stops at once."""
+    """Serve the HTTP API and gallery until SIGINT or SIGTERM; a second signal stops at once."""
     stop = threading.Event()
     hurry = threading.Event()
     received: list[signal.Signals] = []
+    servers: list[VignetteServer] = []
 
-    # The handler only records the signal: it runs on the main thread between two
-    # bytecodes, possibly inside a log call, and loguru refuses a re-entrant one.
+    # The handler only records the signal (and asks uvicorn to stop): it runs on the main
+    # thread between two bytecodes, possibly inside a log call, and loguru refuses a
+    # re-entrant one.
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         received.append(signal.Signals(signum))
         (hurry if stop.is_set() else stop).set()
+        for server in servers:
+            server.should_exit = True
 
     def exit_at_once() -> None:
         hurry.wait()
@@ -97,20 +103,44 @@ def serve(settings: Settings, _: argparse.Namespace) -> int:
     threading.Thread(target=exit_at_once, name="second-signal", daemon=True).start()
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    with StorySystem.start(settings):
+    route_uvicorn_logs()
+
+    def running(url: str) -> None:
         logger.info(
-            "Vignette is running: database {}, files in {}; Ctrl-C stops it",
+            "Vignette is running at {} (API docs at {}/docs): database {}, files in {}; "
+            "Ctrl-C stops it",
+            url,
+            url,
             settings.database.url,
             settings.storage.path,
         )
-        stop.wait()
-        logger.info("{}: stopping after in-flight portraits", received[0].name)
+
+    code = 0
+    with StorySystem.start(settings) as system:
+        host, port = settings.server.host, settings.server.port
+        servers.append(VignetteServer(create_app(system), host, port, on_started=running))
+        if not stop.is_set():  # else a signal came while the actors started
+            try:
+                servers[0].run()  # in this thread, until on_signal sets should_exit
+            except SystemExit:
+                logger.error("could not serve HTTP on {}:{} (server.host, server.port)", host, port)
+                code = 1
+        cause = f"{received[0].name}: stopping" if received else "stopping"
+        logger.info("{} after in-flight portraits", cause)
     logger.info("stopped")
-    return 0
+    return code
 
 
 def generate(settings: Settings, args: argparse.Namespace) -> int:
     """Write N stories, then show progress until every portrait has ended."""
+    if settings.stories.writer == "template" and args.topic not in (None, *TOPICS):
+        # The language-model writer takes any topic; the template writer knows a few.
+        console.print(
+            f"[bold red]error:[/] --topic {args.topic!r} is not one of {', '.join(TOPICS)} "
+            "(the template writer's topics; stories.writer = 'openai' takes any topic)",
+            highlight=False,
+        )
+        return 2
     with StorySystem.start(settings) as system:
         with _progress() as progress:
             task = progress.add_task("writing stories", total=args.n)
@@ -220,6 +250,12 @@ def _summarise(settings: Settings, finished: Iterable[Story], expected: int) -> 
 # Parsing ----------------------------------------------------------------------------------
 
 
+def _topic(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be blank")
+    return text.strip()
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -246,9 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "serve",
         parents=[common],
-        help="run the daemon (the default): resumes pending portraits, stops on SIGINT/SIGTERM",
-        description="Run the daemon until SIGINT or SIGTERM. In-flight portraits get "
-        "portraits.shutdown_grace_s to finish; a second signal stops at once.",
+        help="run the daemon (the default): HTTP API and gallery, resumes pending portraits",
+        description="Run the daemon until SIGINT or SIGTERM: the HTTP API, the gallery at / "
+        "and the API docs at /docs, on server.host and server.port (0: any free port; the "
+        "log names the URL). Pending portraits are resumed. On a signal the server stops, "
+        "then in-flight portraits get portraits.shutdown_grace_s to finish; a second "
+        "signal stops at once.",
     )
     gen = commands.add_parser(
         "generate",
@@ -259,7 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("-n", type=_positive, default=1, metavar="N", help="stories to write (1)")
     gen.add_argument("--seed", type=int, help="first seed, for repeatable template stories")
-    gen.add_argument("--topic", choices=TOPICS, help="what kind of complaint to write about")
+    gen.add_argument(
+        "--topic",
+        type=_topic,
+        help="what to write about: with the template writer one of "
+        f"{', '.join(TOPICS)}; with stories.writer = 'openai', any subject",
+    )
     gen.add_argument(
         "--timeout", type=float, default=600.0, help="seconds to wait for portraits (600)"
     )

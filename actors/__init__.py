@@ -8,6 +8,7 @@ from actors.errors import (
     StoryNotFound,
     VignetteError,
 )
+from actors.openai_writer import OpenAIWriter
 from actors.records import PortraitErrorCode, PortraitStatus, Story, StoryDraft
 from actors.supervisor import PortraitSideStatus
 from actors.system import StorySystem
@@ -15,6 +16,7 @@ from actors.writer import StoryWriter, TemplateWriter
 
 __all__ = [
     "InvalidStory",
+    "OpenAIWriter",
     "PortraitConflict",
     "PortraitErrorCode",
     "PortraitSideStatus",

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pykka
-from peewee import Database, fn
+from peewee import Database, SqliteDatabase, fn
 from pykka.typing import ActorMemberMixin, proxy_method
 
 from actors.errors import PortraitConflict, StoryNotFound
@@ -128,16 +128,23 @@ class DocumentActor(pykka.ThreadingActor):
 
     # Portrait transitions -----------------------------------------------------------------
 
-    def pending_story_ids(self) -> list[str]:
-        query = (
-            StoryRow.select(StoryRow.id)
-            .where(StoryRow.portrait_status == PortraitStatus.PENDING)
-            .order_by(StoryRow.created_at, StoryRow.id)
-        )
-        return [row.id for row in query]
+    def claim_portrait(
+        self, story_id: str | None = None, owner: str = "", lease_s: float = 60.0
+    ) -> PortraitJob | None:
+        """Claim the oldest `pending` portrait (or that story's), for `owner`, with a lease.
 
-    def claim_portrait(self, story_id: str) -> PortraitJob | None:
-        """Move a `pending` portrait to `generating`; None if it is not pending any more."""
+        One statement moves it to `generating` and counts the attempt, so a portrait is
+        claimed once however many instances ask. On PostgreSQL, rows another instance is
+        claiming are skipped (`FOR UPDATE SKIP LOCKED`), not waited for; SQLite has a
+        single writer, which serialises claims by itself. None when nothing is pending.
+        """
+        pending = StoryRow.portrait_status == PortraitStatus.PENDING
+        target = StoryRow.select(StoryRow.id).where(pending)
+        if story_id is not None:
+            target = target.where(StoryRow.id == story_id)
+        target = target.order_by(StoryRow.created_at, StoryRow.id).limit(1)
+        if not isinstance(self._db, SqliteDatabase):
+            target = target.for_update(skip_locked=True)
         now = utc_now()
         rows = list(
             StoryRow.update(
@@ -145,11 +152,18 @@ class DocumentActor(pykka.ThreadingActor):
                 portrait_error=None,
                 portrait_attempt=StoryRow.portrait_attempt + 1,
                 portrait_started_at=now,
+                portrait_owner=owner,
+                portrait_lease_until=now + timedelta(seconds=lease_s),
                 updated_at=now,
             )
-            .where((StoryRow.id == story_id) & (StoryRow.portrait_status == PortraitStatus.PENDING))
+            # `id = (subquery)`, not `id IN (subquery)`: PostgreSQL may run an IN subquery
+            # once per row it scans, and claim many rows with one statement.
+            .where((StoryRow.id == target) & pending)
             .returning(
-                StoryRow.image_generation_prompt, StoryRow.portrait_attempt, StoryRow.storage
+                StoryRow.id,
+                StoryRow.image_generation_prompt,
+                StoryRow.portrait_attempt,
+                StoryRow.storage,
             )
             .execute()
         )
@@ -158,7 +172,45 @@ class DocumentActor(pykka.ThreadingActor):
         self._on_change()
         row = rows[0]
         return PortraitJob(
-            story_id, row.image_generation_prompt, row.portrait_attempt, row.storage_id
+            row.id, row.image_generation_prompt, row.portrait_attempt, row.storage_id
+        )
+
+    def renew_leases(self, owner: str, lease_s: float) -> int:
+        """Extend the leases of the portraits `owner` is generating; return how many."""
+        return int(
+            StoryRow.update(portrait_lease_until=utc_now() + timedelta(seconds=lease_s))
+            .where(
+                (StoryRow.portrait_owner == owner)
+                & (StoryRow.portrait_status == PortraitStatus.GENERATING)
+            )
+            .execute()
+        )
+
+    def expire_leases(self, error: str, dead_owners: Iterable[str] = ()) -> list[str]:
+        """Fail portraits whose claim's lease ran out, or whose owner is known dead."""
+        condition = StoryRow.portrait_lease_until.is_null() | (
+            StoryRow.portrait_lease_until < utc_now()
+        )
+        dead = list(dead_owners)
+        if dead:
+            condition |= StoryRow.portrait_owner.in_(dead)
+        return self._fail_generating_where(condition, error)
+
+    def generating_owners(self) -> list[str]:
+        """The instances holding `generating` portraits."""
+        query = (
+            StoryRow.select(StoryRow.portrait_owner)
+            .where(
+                (StoryRow.portrait_status == PortraitStatus.GENERATING)
+                & StoryRow.portrait_owner.is_null(False)
+            )
+            .distinct()
+        )
+        return [str(row.portrait_owner) for row in query]
+
+    def count_pending(self) -> int:
+        return int(
+            StoryRow.select().where(StoryRow.portrait_status == PortraitStatus.PENDING).count()
         )
 
     def finish_portrait(self, job: PortraitJob, storage_id: str) -> bool:
@@ -189,19 +241,23 @@ class DocumentActor(pykka.ThreadingActor):
 
     def fail_generating(self, error: str, started_before: datetime | None = None) -> list[str]:
         """Fail every `generating` portrait (those started before a moment, if given)."""
-        condition = StoryRow.portrait_status == PortraitStatus.GENERATING
+        condition = StoryRow.id.is_null(False)
         if started_before is not None:
             if started_before.tzinfo is not None:  # the table holds naive UTC times
                 started_before = started_before.astimezone(UTC).replace(tzinfo=None)
-            condition &= StoryRow.portrait_started_at < started_before
-        with self._db.atomic():
-            ids = [row.id for row in StoryRow.select(StoryRow.id).where(condition)]
-            if ids:
-                StoryRow.update(
-                    portrait_status=PortraitStatus.FAILED,
-                    portrait_error=error,
-                    updated_at=utc_now(),
-                ).where(condition & StoryRow.id.in_(ids)).execute()
+            condition = StoryRow.portrait_started_at < started_before
+        return self._fail_generating_where(condition, error)
+
+    def _fail_generating_where(self, condition: Any, error: str) -> list[str]:
+        rows = (
+            StoryRow.update(
+                portrait_status=PortraitStatus.FAILED, portrait_error=error, updated_at=utc_now()
+            )
+            .where(condition & (StoryRow.portrait_status == PortraitStatus.GENERATING))
+            .returning(StoryRow.id)
+            .execute()
+        )
+        ids = [row.id for row in rows]
         if ids:
             self._on_change()
         return ids
@@ -261,8 +317,11 @@ class DocumentProxy(ActorMemberMixin, pykka.ActorProxy[DocumentActor]):
     count_by_status = proxy_method(DocumentActor.count_by_status)
     count_failures_by_code = proxy_method(DocumentActor.count_failures_by_code)
     delete_story = proxy_method(DocumentActor.delete_story)
-    pending_story_ids = proxy_method(DocumentActor.pending_story_ids)
     claim_portrait = proxy_method(DocumentActor.claim_portrait)
+    renew_leases = proxy_method(DocumentActor.renew_leases)
+    expire_leases = proxy_method(DocumentActor.expire_leases)
+    generating_owners = proxy_method(DocumentActor.generating_owners)
+    count_pending = proxy_method(DocumentActor.count_pending)
     finish_portrait = proxy_method(DocumentActor.finish_portrait)
     fail_portrait = proxy_method(DocumentActor.fail_portrait)
     fail_generating = proxy_method(DocumentActor.fail_generating)

@@ -24,6 +24,8 @@ class PortraitFinished:
     story_id: str
     # A 429's Retry-After: start no Recraft call for this many seconds.
     hold_s: float | None = None
+    # Generation requests the job sent (0 when it made no call; more than 1 with retries).
+    requests_sent: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,5 +53,5 @@ class Dispatch:
 
 
 @dataclass(frozen=True, slots=True)
-class CheckTimeouts:
-    """The watchdog's tick: fail portraits that stayed `generating` too long."""
+class Housekeeping:
+    """The periodic tick: renew leases, fail portraits of gone instances and stuck ones."""

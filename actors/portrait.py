@@ -17,6 +17,7 @@ from types import TracebackType
 import pykka
 from loguru import logger
 
+from actors import metrics
 from actors.document import DocumentProxy
 from actors.errors import PortraitFailure
 from actors.images import NotAnImage, identify_image
@@ -75,6 +76,7 @@ class PortraitActor(pykka.ThreadingActor):
     def on_receive(self, message: object) -> None:
         if isinstance(message, PortraitJob):
             self._job = message
+            sent_before = self._client.requests_sent if self._client else 0
             try:
                 hold_s = self.generate_patient_portrait(message)
             except pykka.ActorDeadError:
@@ -84,8 +86,9 @@ class PortraitActor(pykka.ThreadingActor):
                 )
                 return
             self._job = None
+            sent = (self._client.requests_sent if self._client else 0) - sent_before
             self._supervisor.tell(
-                PortraitFinished(self._slot, self._generation, message.story_id, hold_s)
+                PortraitFinished(self._slot, self._generation, message.story_id, hold_s, sent)
             )
         else:
             super().on_receive(message)
@@ -120,7 +123,8 @@ class PortraitActor(pykka.ThreadingActor):
             self._step = Step.VALIDATE
             client = self._validate(job)
             self._step = Step.REQUEST
-            image_url = client.generate_image_url(job.prompt)
+            with metrics.RECRAFT_LATENCY.time():
+                image_url = client.generate_image_url(job.prompt, log.bind(step=Step.REQUEST))
             self._step = Step.DOWNLOAD
             with self._staging.new_file() as sink:
                 served_type = client.download(image_url, sink)
@@ -130,6 +134,7 @@ class PortraitActor(pykka.ThreadingActor):
                 stored = self._store(staged)
             self._step = Step.UPDATE
             if self._document.finish_portrait(job, stored.id).get(timeout=ASK_TIMEOUT_S):
+                metrics.portrait_ended(PortraitStatus.STORED)
                 log.bind(step=Step.UPDATE, storage_id=stored.id).info(
                     "portrait stored: {} bytes of {} (served as {!r})",
                     stored.size,
@@ -198,6 +203,7 @@ class PortraitActor(pykka.ThreadingActor):
             log.warning("portrait skipped: {}", failure.portrait_error)
         else:
             log.error("portrait failed: {}", failure.portrait_error)
-        self._document.fail_portrait(job, failure.status, failure.portrait_error).get(
+        if self._document.fail_portrait(job, failure.status, failure.portrait_error).get(
             timeout=ASK_TIMEOUT_S
-        )
+        ):
+            metrics.portrait_ended(failure.status, failure.code)

@@ -7,13 +7,15 @@ portrait, and a portrait side that is down leaves the story `pending` for the ne
 from __future__ import annotations
 
 from dataclasses import fields
+from time import monotonic
 
 import pykka
 from loguru import logger
 from pykka.typing import ActorMemberMixin, proxy_method
 
+from actors import metrics
 from actors.document import DocumentProxy
-from actors.errors import InvalidStory
+from actors.errors import InvalidStory, StoryGenerationError
 from actors.messages import PortraitRequested
 from actors.records import Story, StoryDraft
 from actors.writer import StoryWriter
@@ -63,15 +65,38 @@ class StoryActor(pykka.ThreadingActor):
         self._portraits = portraits
         self._prompt_limit = prompt_limit
 
-    def generate_story(self, seed: int | None = None, topic: str | None = None) -> Story:
-        """Write a story with the configured writer, then insert it (the seed's generateStory)."""
-        return self.submit_story(self._writer.write(seed=seed, topic=topic))
+    def generate_story(
+        self, seed: int | None = None, topic: str | None = None, deadline: float | None = None
+    ) -> Story:
+        """Write a story with the configured writer, then insert it (the seed's generateStory).
+
+        A writer's failure goes back to the caller (the actor lives on) and nothing is stored.
+        `deadline` (a `time.monotonic()` value) is when the caller stops waiting: a request
+        still queued then is not written, and a story written after it is not stored, so a
+        caller that has given up never leaves a story behind.
+        """
+        if deadline is not None and monotonic() > deadline:
+            raise StoryGenerationError(
+                "the request waited behind other stories until its caller's deadline; "
+                "no story was written"
+            )
+        try:
+            draft = self._writer.write(seed=seed, topic=topic)
+        except StoryGenerationError as error:
+            logger.bind(step="write").warning("no story was written: {}", error)
+            raise
+        if deadline is not None and monotonic() > deadline:
+            raise StoryGenerationError(
+                "the story was written after its caller's deadline; it was not stored"
+            )
+        return self.submit_story(draft)
 
     def submit_story(self, draft: StoryDraft) -> Story:
         """Insert a story and schedule its portrait; return it at once."""
         story = self._document.insert_story(check_draft(draft, self._prompt_limit)).get(
             timeout=ASK_TIMEOUT_S
         )
+        metrics.STORIES_CREATED.inc()
         self.request_portrait(story.id)
         return story
 

@@ -23,10 +23,12 @@ import pykka
 from loguru import logger
 from pykka.typing import ActorMemberMixin, proxy_method
 
+from actors import metrics
 from actors.document import DocumentProxy
+from actors.instance import owner_is_dead
 from actors.messages import (
-    CheckTimeouts,
     Dispatch,
+    Housekeeping,
     PortraitFinished,
     PortraitRequested,
     RestartWorker,
@@ -52,6 +54,8 @@ class PortraitSideStatus:
     busy: int
     queued: int
     restarts: int
+    # Seconds until the next Recraft call may start (rate limit, Retry-After, budget cap).
+    held_for_s: float = 0.0
 
 
 @dataclass
@@ -74,17 +78,20 @@ class PortraitSupervisor(pykka.ThreadingActor):
         storage: StorageProxy,
         staging: Staging,
         client_factory: RecraftClientFactory | None,
+        instance: str,
     ) -> None:
         super().__init__()
+        self._instance = instance
         self._settings = settings
         self._document = document
         self._storage = storage
         self._staging = staging
         self._client_factory = client_factory
         self._slots: list[_Slot] = []
-        self._queue: deque[str] = deque()
-        self._queued: set[str] = set()
         self._limit = SlidingWindowLimit(settings.rate_limit_per_minute)
+        self._limits = [self._limit]
+        if settings.max_calls_per_hour:
+            self._limits.append(SlidingWindowLimit(settings.max_calls_per_hour, window_s=3600))
         self._restart_times: deque[float] = deque()
         self._restarts = 0
         self._timers: set[threading.Timer] = set()
@@ -99,12 +106,13 @@ class PortraitSupervisor(pykka.ThreadingActor):
         self._slots = [
             _Slot(self._start_worker(slot, 1), 1) for slot in range(self._settings.concurrency)
         ]
-        self._recover()
-        self._tell_later(self._watchdog_period(), CheckTimeouts())
+        self._housekeeping()
+        self._dispatch()
 
     def on_stop(self) -> None:
         for timer in list(self._timers):
             timer.cancel()
+        metrics.JOBS_IN_FLIGHT.dec(sum(slot.job is not None for slot in self._slots))
         self._stop_workers(wait_s=WORKER_STOP_WAIT_S)
 
     def _stop_workers(self, wait_s: float) -> None:
@@ -131,23 +139,6 @@ class PortraitSupervisor(pykka.ThreadingActor):
             client_factory=self._client_factory,
         )
 
-    def _recover(self) -> None:
-        """Convex's semantics after a restart: in-progress jobs failed, pending ones re-run."""
-        interrupted = self._document.fail_generating(
-            f"{PortraitErrorCode.INTERRUPTED}: the process stopped while the portrait was "
-            "being made; it is not requested again (regenerate it to retry)"
-        ).get(timeout=ASK_TIMEOUT_S)
-        for story_id in interrupted:
-            logger.bind(story_id=story_id, step="recover").warning(
-                "portrait interrupted by a stop or crash; marked failed, not requested again"
-            )
-        pending = self._document.pending_story_ids().get(timeout=ASK_TIMEOUT_S)
-        if pending:
-            logger.info("resuming {} pending portraits", len(pending))
-        for story_id in pending:
-            self._enqueue(story_id)
-        self._dispatch()
-
     # Asked by the system ------------------------------------------------------------------
 
     def status(self) -> PortraitSideStatus:
@@ -155,9 +146,13 @@ class PortraitSupervisor(pykka.ThreadingActor):
             up=self._up,
             workers=sum(slot.ref is not None for slot in self._slots),
             busy=sum(slot.job is not None for slot in self._slots),
-            queued=len(self._queue),
+            queued=self._document.count_pending().get(timeout=ASK_TIMEOUT_S),
             restarts=self._restarts,
+            held_for_s=self._call_delay(),
         )
+
+    def _call_delay(self) -> float:
+        return max(limit.delay() for limit in self._limits)
 
     def stop_accepting(self) -> threading.Event:
         """Take no new job; the returned event is set once no job is in flight."""
@@ -181,6 +176,7 @@ class PortraitSupervisor(pykka.ThreadingActor):
                 timeout=ASK_TIMEOUT_S
             ):
                 interrupted.append(slot.job.story_id)
+                metrics.portrait_ended(PortraitStatus.FAILED, PortraitErrorCode.INTERRUPTED)
                 logger.bind(story_id=slot.job.story_id, step="shutdown").warning(
                     "portrait interrupted by shutdown after the grace period"
                 )
@@ -190,11 +186,13 @@ class PortraitSupervisor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> None:
         match message:
-            case PortraitRequested(story_id):
-                if self._up and self._accepting:
-                    self._enqueue(story_id)
-                    self._dispatch()
-            case PortraitFinished(slot, generation, _, hold_s):
+            case PortraitRequested():
+                self._dispatch()
+            case PortraitFinished(slot, generation, _, hold_s, requests_sent):
+                # Dispatch counted one call against the limits; count the retries too.
+                for _ in range(requests_sent - 1):
+                    for limit in self._limits:
+                        limit.record()
                 if hold_s is not None:
                     self._hold(hold_s)
                 self._finished(slot, generation)
@@ -205,20 +203,17 @@ class PortraitSupervisor(pykka.ThreadingActor):
             case Dispatch():
                 self._dispatch_scheduled = False
                 self._dispatch()
-            case CheckTimeouts():
-                self._check_timeouts()
+            case Housekeeping():
+                self._housekeeping()
+                self._dispatch()
             case _:
                 super().on_receive(message)
-
-    def _enqueue(self, story_id: str) -> None:
-        if story_id not in self._queued:
-            self._queued.add(story_id)
-            self._queue.append(story_id)
 
     def _finished(self, slot_index: int, generation: int) -> None:
         slot = self._slots[slot_index]
         if slot.generation == generation:
             slot.job = None
+            metrics.JOBS_IN_FLIGHT.dec()
         self._update_idle()
         self._dispatch()
 
@@ -233,27 +228,39 @@ class PortraitSupervisor(pykka.ThreadingActor):
         )
 
     def _dispatch(self) -> None:
-        """Hand queued portraits to idle workers, claiming each in the database first."""
-        while self._up and self._accepting and self._queue:
+        """Claim pending portraits from the database while a worker is idle.
+
+        Pending rows are the queue, shared by every instance on the database: a claim
+        takes the oldest one nobody holds. When none is left, look again after
+        `portraits.poll_interval_s` (another instance may insert some); a
+        `PortraitRequested` from this instance's StoryActor looks at once.
+        """
+        while self._up and self._accepting:
             slot = next((s for s in self._slots if s.idle), None)
             if slot is None or slot.ref is None:
                 return
-            wait = self._limit.delay()
+            wait = self._call_delay()
             if wait > 0:
-                if not self._dispatch_scheduled:
-                    self._dispatch_scheduled = True
-                    self._tell_later(wait, Dispatch())
+                self._dispatch_later(wait)
                 return
-            story_id = self._queue.popleft()
-            self._queued.discard(story_id)
-            job = self._document.claim_portrait(story_id).get(timeout=ASK_TIMEOUT_S)
+            job = self._document.claim_portrait(
+                owner=self._instance, lease_s=self._settings.lease_s
+            ).get(timeout=ASK_TIMEOUT_S)
             if job is None:
-                continue  # deleted, or settled by another path since it was queued
+                self._dispatch_later(self._settings.poll_interval_s)
+                return
             if job.prompt.strip() and self._client_factory is not None:
-                self._limit.record()
+                for limit in self._limits:
+                    limit.record()
             slot.job = job
             self._idle.clear()
             slot.ref.tell(job)
+            metrics.JOBS_IN_FLIGHT.inc()
+
+    def _dispatch_later(self, delay: float) -> None:
+        if not self._dispatch_scheduled:
+            self._dispatch_scheduled = True
+            self._tell_later(delay, Dispatch())
 
     def _crashed(self, crash: WorkerCrashed) -> None:
         slot = self._slots[crash.slot]
@@ -271,17 +278,20 @@ class PortraitSupervisor(pykka.ThreadingActor):
             "portrait worker {} crashed: {!r}", crash.slot, crash.error
         )
         if job is not None:
+            metrics.JOBS_IN_FLIGHT.dec()
             self._document.fail_portrait(
                 job,
                 PortraitStatus.FAILED,
                 f"{PortraitErrorCode.CRASHED}: the portrait worker crashed at step "
                 f"{crash.step}: {type(crash.error).__name__}",
             ).get(timeout=ASK_TIMEOUT_S)
+            metrics.portrait_ended(PortraitStatus.FAILED, PortraitErrorCode.CRASHED)
         self._update_idle()
         if not self._may_restart():
             self._go_down()
             return
         self._restarts += 1
+        metrics.WORKER_RESTARTS.inc()
         recent = len(self._restart_times)
         ceiling = min(
             self._settings.restart_backoff_s, RESTART_BACKOFF_BASE_S * 2 ** min(recent, 20)
@@ -309,8 +319,6 @@ class PortraitSupervisor(pykka.ThreadingActor):
             self._settings.restart_window_s,
         )
         self._stop_workers(wait_s=0)
-        self._queue.clear()
-        self._queued.clear()
 
     def _restart(self, slot_index: int) -> None:
         if not self._up:
@@ -321,19 +329,38 @@ class PortraitSupervisor(pykka.ThreadingActor):
         logger.bind(slot=slot_index).info("portrait worker {} restarted", slot_index)
         self._dispatch()
 
-    def _check_timeouts(self) -> None:
+    def _housekeeping(self) -> None:
+        """Renew this instance's leases, fail portraits of gone instances and stuck ones."""
+        document = self._document
+        if any(slot.job is not None for slot in self._slots):
+            document.renew_leases(self._instance, self._settings.lease_s).get(timeout=ASK_TIMEOUT_S)
+        dead = [
+            o for o in document.generating_owners().get(timeout=ASK_TIMEOUT_S) if owner_is_dead(o)
+        ]
+        interrupted = document.expire_leases(
+            f"{PortraitErrorCode.INTERRUPTED}: the instance making the portrait stopped or "
+            "crashed; it is not requested again (regenerate it to retry)",
+            dead,
+        ).get(timeout=ASK_TIMEOUT_S)
+        for story_id in interrupted:
+            metrics.portrait_ended(PortraitStatus.FAILED, PortraitErrorCode.INTERRUPTED)
+            logger.bind(story_id=story_id, step="recover").warning(
+                "portrait interrupted: its instance is gone; marked failed, not requested again"
+            )
         error = (
             f"{PortraitErrorCode.TIMEOUT}: still generating after "
             f"portraits.job_timeout_s = {self._settings.job_timeout_s:g} s"
         )
-        for story_id in self._document.fail_stale(error, self._settings.job_timeout_s).get(
+        for story_id in document.fail_stale(error, self._settings.job_timeout_s).get(
             timeout=ASK_TIMEOUT_S
         ):
             logger.bind(story_id=story_id, step="watchdog").error("portrait timed out: {}", error)
-        self._tell_later(self._watchdog_period(), CheckTimeouts())
+            metrics.portrait_ended(PortraitStatus.FAILED, PortraitErrorCode.TIMEOUT)
+        self._tell_later(self._housekeeping_period(), Housekeeping())
 
-    def _watchdog_period(self) -> float:
-        return min(self._settings.job_timeout_s / 4, 30.0)
+    def _housekeeping_period(self) -> float:
+        settings = self._settings
+        return min(settings.lease_s / 3, settings.job_timeout_s / 4, 30.0)
 
     def _update_idle(self) -> None:
         if not self._accepting and all(slot.job is None for slot in self._slots):

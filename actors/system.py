@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Self, TypeVar, cast
@@ -15,26 +16,33 @@ from peewee import Database
 
 from actors.changes import ChangeFeed
 from actors.document import DocumentActor, DocumentProxy
-from actors.errors import StoryNotFound
+from actors.errors import StoryGenerationError, StoryNotFound
+from actors.instance import new_instance_id
+from actors.openai_writer import OpenAIWriter
 from actors.portrait import RecraftClientFactory
-from actors.records import PortraitStatus, Story, StoryDraft
+from actors.records import FileInfo, PortraitStatus, Story, StoryDraft
 from actors.recraft import RecraftClient
 from actors.storage import Staging, StorageActor, StorageProxy
 from actors.story import StoryActor, StoryProxy
 from actors.supervisor import PortraitSideStatus, PortraitSupervisor, SupervisorProxy
 from actors.writer import StoryWriter, TemplateWriter
 from config import ConfigError, Settings
-from models import open_database
+from models import open_database, release_connections
 
 ASK_TIMEOUT_S = 60.0
+# How long a health check waits for each actor's answer.
+HEALTH_TIMEOUT_S = 5.0
 # wait_for_portrait re-reads at least this often: another process may settle the portrait.
 WAIT_SLICE_S = 1.0
 
 
 def recraft_client_factory(
-    settings: Settings, transport: httpx.BaseTransport | None = None
+    settings: Settings, transport: httpx.BaseTransport | None = None, **options: Any
 ) -> RecraftClientFactory | None:
-    """Build workers' Recraft clients; None when no key is set (portraits fail, P2)."""
+    """Build workers' Recraft clients; None when no key is set (portraits fail, P2).
+
+    `options` go to `RecraftClient` as they are (tests pass `resolve`, `network_backend`...).
+    """
     key = settings.recraft_api_key
     if key is None:
         return None
@@ -45,7 +53,9 @@ def recraft_client_factory(
             key,
             max_file_bytes=settings.storage.max_file_bytes,
             allow_insecure_urls=settings.portraits.allow_insecure_urls,
+            max_attempts=settings.portraits.max_attempts,
             transport=transport,
+            **options,
         )
 
     return build
@@ -54,10 +64,21 @@ def recraft_client_factory(
 def _configured_writer(settings: Settings) -> StoryWriter:
     if settings.stories.writer == "template":
         return TemplateWriter()
+    if settings.stories.writer == "openai":
+        return OpenAIWriter.from_settings(settings)
     raise ConfigError(
         f"stories.writer = {settings.stories.writer!r} is not available in this version: "
-        "use 'template', or pass a StoryWriter to StorySystem.start"
+        "use 'template' or 'openai', or pass a StoryWriter to StorySystem.start"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What `StorySystem.health` found: ok, or the problems, and the portrait side."""
+
+    ok: bool
+    problems: tuple[str, ...]
+    portraits: PortraitSideStatus | None
 
 
 class StorySystem:
@@ -139,6 +160,7 @@ class StorySystem:
                         storage=storage,
                         staging=staging,
                         client_factory=client_factory,
+                        instance=new_instance_id(),
                     )
                 ),
             )
@@ -187,8 +209,24 @@ class StorySystem:
     # Stories ------------------------------------------------------------------------------
 
     def generate_story(self, *, seed: int | None = None, topic: str | None = None) -> Story:
-        """Write a story with the configured writer, store it, schedule its portrait."""
-        return self._stories.generate_story(seed=seed, topic=topic).get(timeout=ASK_TIMEOUT_S)
+        """Write a story with the configured writer, store it, schedule its portrait.
+
+        Raises `StoryGenerationError` when the writer fails, and then nothing is stored.
+        """
+        # A write makes up to max_attempts requests of up to timeout_s each; one more
+        # timeout_s covers waiting behind other stories (one StoryActor writes them in turn).
+        stories = self.settings.stories
+        budget = stories.timeout_s * (stories.max_attempts + 1)
+        answer = self._stories.generate_story(
+            seed=seed, topic=topic, deadline=time.monotonic() + budget
+        )
+        try:
+            # Past the deadline the StoryActor stores nothing; the margin covers the insert.
+            return answer.get(timeout=budget + ASK_TIMEOUT_S)
+        except pykka.Timeout:
+            raise StoryGenerationError(
+                f"no story was written within {budget:g} s; nothing was stored"
+            ) from None
 
     def submit_story(self, *, title: str, body: str, image_generation_prompt: str) -> Story:
         """Store a story written elsewhere and schedule its portrait."""
@@ -249,8 +287,33 @@ class StorySystem:
         """Open a stored file: (binary file object, content type). The caller closes it."""
         return self._storage.open(storage_id).get(timeout=ASK_TIMEOUT_S)
 
+    def file_info(self, storage_id: str) -> FileInfo | None:
+        """A stored file's row (sha256, size, content type), or None."""
+        return self._document.get_file(storage_id).get(timeout=ASK_TIMEOUT_S)
+
     def portrait_side(self) -> PortraitSideStatus:
         return self._supervisor.status().get(timeout=ASK_TIMEOUT_S)
+
+    def health(self, timeout: float = HEALTH_TIMEOUT_S) -> Health:
+        """Whether every actor is running and answers, and the database answers a query."""
+        problems = [
+            f"{ref.actor_class.__name__} is not running" for ref in self._refs if not ref.is_alive()
+        ]
+        portraits = None
+        try:
+            self._document.get_story("").get(timeout=timeout)  # one indexed read
+        except (pykka.ActorDeadError, pykka.Timeout) as error:
+            problems.append(f"the document actor does not answer: {type(error).__name__}")
+        except Exception as error:  # noqa: BLE001 - any database failure is reported
+            problems.append(f"the database does not answer: {type(error).__name__}")
+        try:
+            portraits = self._supervisor.status().get(timeout=timeout)
+        except (pykka.ActorDeadError, pykka.Timeout) as error:
+            problems.append(f"the portrait supervisor does not answer: {type(error).__name__}")
+        else:
+            if not portraits.up:
+                problems.append("the portrait side is down: its workers crashed too often")
+        return Health(ok=not problems, problems=tuple(problems), portraits=portraits)
 
     # Stopping -----------------------------------------------------------------------------
 
@@ -273,6 +336,7 @@ class StorySystem:
         for ref in reversed(self._refs):
             ref.stop()
         self._staging.close()
+        release_connections(self._db)
 
 
 T = TypeVar("T")
@@ -280,11 +344,13 @@ T = TypeVar("T")
 
 def _read(settings: Settings, read: Callable[[DocumentProxy], T]) -> T:
     """Run `read` against a DocumentActor of its own: no portrait work is started."""
-    ref = DocumentActor.start(open_database(settings.database.url))
+    db = open_database(settings.database.url)
+    ref = DocumentActor.start(db)
     try:
         return read(cast(DocumentProxy, ref.proxy()))
     finally:
         ref.stop()
+        release_connections(db)
 
 
 def read_counts(settings: Settings) -> tuple[dict[PortraitStatus, int], dict[str, int]]:

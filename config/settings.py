@@ -20,6 +20,20 @@ DEFAULT_FILE = Path(__file__).with_name("default.toml")
 ENV_PREFIX = "VIGNETTE_"
 
 RECRAFT_MODELS = ("recraftv2", "recraftv3", "recraftv4", "recraftv4_1")
+# Recraft's documented rules (recraft.ai/docs/api-reference/appendix and .../styles):
+# styles exist on v2/v3 only, each model family has a fixed list of sizes, and prompts are
+# limited to 1,000 characters on v2/v3 and 10,000 on v4.
+STYLED_MODELS = ("recraftv2", "recraftv3")
+DEFAULT_STYLE = "realistic_image"
+V3_SIZES = (
+    "1024x1024", "1365x1024", "1024x1365", "1536x1024", "1024x1536", "1820x1024", "1024x1820",
+    "1024x2048", "2048x1024", "1434x1024", "1024x1434", "1024x1280", "1280x1024", "1024x1707",
+    "1707x1024",
+)  # fmt: skip
+V4_SIZES = (
+    "1024x1024", "1536x768", "768x1536", "1280x832", "832x1280", "1216x896", "896x1216",
+    "1152x896", "896x1152", "832x1344", "1280x896", "896x1280", "1344x768", "768x1344",
+)  # fmt: skip
 STORY_WRITERS = ("template", "openai")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 
@@ -95,7 +109,8 @@ class StorageSettings:
 class RecraftSettings:
     base_url: str = field(metadata=_URL)
     model: str = field(metadata=_one_of(RECRAFT_MODELS))
-    style: str = field(metadata=_NON_EMPTY)
+    # Sent on recraftv2/v3 only; checked against the model in Settings.from_mapping.
+    style: str = field(metadata=_rule("a style name, or empty", lambda v: v == v.strip()))
     size: str = field(
         metadata=_rule(
             "WIDTHxHEIGHT, such as 1024x1024", lambda v: re.fullmatch(r"\d+x\d+", v) is not None
@@ -108,6 +123,16 @@ class RecraftSettings:
         """Recraft's prompt length limit, in characters, for the configured model."""
         return 10_000 if self.model.startswith("recraftv4") else 1_000
 
+    @property
+    def takes_style(self) -> bool:
+        """Whether the model takes a style: recraftv4 models reject one."""
+        return self.model in STYLED_MODELS
+
+    @property
+    def sizes(self) -> tuple[str, ...]:
+        """The sizes Recraft documents for the configured model's family."""
+        return V3_SIZES if self.takes_style else V4_SIZES
+
 
 @dataclass(frozen=True)
 class PortraitSettings:
@@ -118,8 +143,18 @@ class PortraitSettings:
     restart_window_s: float = field(metadata=_positive_seconds(86_400))
     restart_backoff_s: float = field(metadata=_positive_seconds(600))
     job_timeout_s: float = field(metadata=_positive_seconds(86_400))
+    lease_s: float = field(metadata=_positive_seconds(86_400))
+    poll_interval_s: float = field(metadata=_positive_seconds(3_600))
     shutdown_grace_s: float = field(
         metadata=_rule("a number of seconds from 0 to 3600", lambda v: 0 <= v <= 3600)
+    )
+    # Recraft calls per portrait: 1 is the seed's "no retry"; more retries 429, 5xx and
+    # connections that could not be made, never a call that may have been billed.
+    max_attempts: int = field(metadata=_int_between(1, 10))
+    # The budget cap: Recraft calls started in any hour, per process; 0 means no cap
+    # (TOML has no null).
+    max_calls_per_hour: int = field(
+        metadata=_rule("an integer from 0 (no cap) to 1000000", lambda v: 0 <= v <= 1_000_000)
     )
 
 
@@ -128,6 +163,15 @@ class StorySettings:
     writer: str = field(metadata=_one_of(STORY_WRITERS))
     base_url: str = field(metadata=_URL)
     model: str = field(metadata=_NON_EMPTY)
+    # The openai writer's system prompt: empty for the shipped config/story_prompt.md.
+    prompt_file: str = field(
+        metadata=_rule(
+            "the path of an existing file, or empty for the shipped config/story_prompt.md",
+            lambda v: not v.strip() or Path(v).expanduser().is_file(),
+        )
+    )
+    timeout_s: float = field(metadata=_positive_seconds(3600))
+    max_attempts: int = field(metadata=_int_between(1, 10))
 
 
 @dataclass(frozen=True)
@@ -175,10 +219,34 @@ class Settings:
                 f"recraft.base_url = {base_url!r} is not allowed: an https URL "
                 "(portraits.allow_insecure_urls = true permits http, for local testing only)"
             )
+        _check_recraft_combination(sections["recraft"])
         return cls(
             **sections,
             recraft_api_key=_secret(env, "RECRAFT_API_KEY"),
             openai_api_key=_secret(env, "OPENAI_API_KEY"),
+        )
+
+
+def _check_recraft_combination(recraft: RecraftSettings) -> None:
+    """Recraft's rules across keys: a style only where the model takes one, a size from the
+    model family's list. (The prompt limit, `prompt_limit`, is applied to each story.)"""
+    model = recraft.model
+    if recraft.takes_style and not recraft.style:
+        raise ConfigError(
+            f"recraft.style = '' is not allowed with recraft.model = {model!r}: "
+            f"a style name such as {DEFAULT_STYLE}"
+        )
+    # The default style is not sent on recraftv4, so switching only the model works; a style
+    # chosen on purpose would silently do nothing there, so it is refused.
+    if not recraft.takes_style and recraft.style not in ("", DEFAULT_STYLE):
+        raise ConfigError(
+            f"recraft.style = {recraft.style!r} is not allowed with recraft.model = {model!r}: "
+            f"Recraft takes a style only on {' and '.join(STYLED_MODELS)} (leave it empty)"
+        )
+    if recraft.size not in recraft.sizes:
+        raise ConfigError(
+            f"recraft.size = {recraft.size!r} is not allowed with recraft.model = {model!r}: "
+            "one of " + ", ".join(recraft.sizes)
         )
 
 

@@ -1,6 +1,12 @@
 """peewee models and database set-up; only `actors.document` uses them."""
 
-from models.database import SCHEMA_VERSION, SchemaTooNew, migrate, open_database
+from models.database import (
+    SCHEMA_VERSION,
+    SchemaTooNew,
+    migrate,
+    open_database,
+    release_connections,
+)
 from models.tables import SchemaVersion, StoredFile, StoryRow, database, utc_now
 
 __all__ = [
@@ -12,5 +18,6 @@ __all__ = [
     "database",
     "migrate",
     "open_database",
+    "release_connections",
     "utc_now",
 ]

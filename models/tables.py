@@ -58,11 +58,17 @@ class StoryRow(BaseModel):
     # late worker can never overwrite a newer attempt's outcome.
     portrait_attempt = IntegerField(default=0)
     portrait_started_at = DateTimeField(null=True)
+    # The instance holding the claim, and until when: a live instance renews its leases;
+    # a `generating` row whose lease ran out belongs to an instance that is gone.
+    portrait_owner = CharField(max_length=100, null=True)
+    portrait_lease_until = DateTimeField(null=True)
     created_at = DateTimeField(default=utc_now, index=True)
     updated_at = DateTimeField(default=utc_now)
 
     class Meta:
         table_name = "stories"
+        # The claim query: the oldest pending portrait.
+        indexes = ((("portrait_status", "created_at"), False),)
 
 
 class SchemaVersion(BaseModel):

@@ -1,7 +1,15 @@
-"""Fixtures: settings on real files under tmp_path, systems that always stop, log capture."""
+"""Fixtures: settings on a real database and folder, systems that always stop, log capture.
+
+Every test that takes `database_url` (and so `make_settings`, `settings`) runs twice: on
+a SQLite file under tmp_path and on a fresh database of a real PostgreSQL server started
+for the session (see tests/postgres.py). Without a PostgreSQL server the PostgreSQL runs
+are skipped, except with CI=true, where they fail.
+"""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -9,9 +17,12 @@ from typing import TYPE_CHECKING, Any
 import pykka
 import pytest
 from loguru import logger
+from playhouse.pool import PooledDatabase
 
 from actors import StorySystem
 from config import Settings, load_settings
+from models import database
+from tests.postgres import PostgresUnavailable, drop_database, fresh_database, postgres_server
 
 if TYPE_CHECKING:
     from loguru import Record
@@ -25,16 +36,61 @@ def _stop_every_actor() -> Iterator[None]:
     pykka.ActorRegistry.stop_all(timeout=10)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: run only on SQLite (the test inspects the SQLite file)"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_backend" in metafunc.fixturenames:
+        sqlite_only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        backends = ["sqlite"] if sqlite_only else ["sqlite", "postgresql"]
+        metafunc.parametrize("database_backend", backends)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The URL of the session's PostgreSQL server."""
+    server = postgres_server()
+    try:
+        url = server.__enter__()
+    except PostgresUnavailable as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI: {error}")
+        pytest.skip(f"no PostgreSQL server: {error}")
+    yield url
+    server.__exit__(None, None, None)
+
+
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
-    """Settings on a SQLite file and a storage folder under tmp_path.
+def database_url(
+    database_backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A new, empty database for this test: a SQLite file, or a PostgreSQL database."""
+    if database_backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'vignette.sqlite3'}"
+        return
+    server: str = request.getfixturevalue("postgres_url")
+    name = f"vignette_test_{uuid.uuid4().hex[:12]}"
+    yield fresh_database(server, name)
+    pykka.ActorRegistry.stop_all(timeout=10)
+    # Tests read models from their own thread too; close every pooled connection.
+    if isinstance(database.obj, PooledDatabase):
+        database.obj.close_all()
+    drop_database(server, name)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
+    """Settings on this test's database and a storage folder under tmp_path.
 
     Keyword arguments override keys, `section__key=value`; `api_key=None` unsets the key.
     """
 
     def make(api_key: str | None = API_KEY, **overrides: Any) -> Settings:
         env = {
-            "VIGNETTE_DATABASE__URL": f"sqlite:///{tmp_path / 'vignette.sqlite3'}",
+            "VIGNETTE_DATABASE__URL": database_url,
             "VIGNETTE_STORAGE__PATH": str(tmp_path / "files"),
         }
         for name, value in overrides.items():

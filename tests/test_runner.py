@@ -28,6 +28,7 @@ from typing import IO, Any
 import pytest
 
 from models import StoryRow, open_database
+from tests.fakes.openai_server import OpenAIServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNNER = REPO_ROOT / "runner.py"
@@ -338,6 +339,43 @@ def test_generate_refuses_a_count_below_one_before_starting_anything(cli: Cli) -
     assert result.returncode == 2
     assert "must be at least 1" in result.stderr
     assert not cli.database.exists()
+
+
+def test_generate_refuses_a_topic_the_template_writer_does_not_know_before_starting(
+    cli: Cli,
+) -> None:
+    result = cli.run("generate", "--topic", "astrology")
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    line = lines_with("astrology", result.stderr)
+    assert len(line) == 1, result.stderr
+    assert "cardiology, general, neurology, paediatrics, respiratory" in line[0]
+    assert not cli.database.exists()
+
+
+def test_generate_with_the_openai_writer_takes_any_topic_and_reports_a_model_failure(
+    cli: Cli,
+) -> None:
+    with OpenAIServer() as server:
+        cli.write_config(stories={"writer": "openai", "base_url": server.base_url})
+
+        written = cli.run("generate", "--topic", "sports medicine")
+        server.fake.answers.append((500, "text/plain", b"model crashed"))
+        failed = cli.run("generate", "--topic", "sports medicine")
+
+    # The story was written by the model; its portrait fails only for want of a Recraft key.
+    assert written.returncode == 1, written.stderr
+    assert "1 portraits: 1 failed (missing_api_key: 1)" in written.stderr
+    user_message = server.fake.requests[0].body["messages"][1]["content"]
+    assert "Topic: sports medicine." in user_message
+    # A failing model ends the command with one line naming the cause; nothing is stored.
+    assert failed.returncode == 1
+    assert "Traceback" not in failed.stderr
+    assert len(lines_with("error: story model gpt-4o-mini at", failed.stderr)) == 1
+    assert "answered 500: model crashed" in failed.stderr
+    assert len(server.fake.requests) == 2
+    assert cli.status_counts()["total"] == 1
 
 
 # status -----------------------------------------------------------------------------------

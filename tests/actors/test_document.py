@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import cast
 
+import pykka
 import pytest
 from peewee import Database
 
 from actors.document import DocumentActor, DocumentProxy
 from actors.errors import PortraitConflict, StoryNotFound
 from actors.records import FileInfo, PortraitJob, PortraitStatus, Story, StoryDraft
-from models import StoryRow, open_database, utc_now
+from models import StoryRow, open_database, release_connections, utc_now
 
 TIMEOUT = 10
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -42,15 +43,17 @@ class Changes:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'vignette.sqlite3'}"
+def db_url(database_url: str) -> str:
+    return database_url
 
 
 @pytest.fixture
 def db(db_url: str) -> Iterator[Database]:
     database = open_database(db_url)
     yield database
+    pykka.ActorRegistry.stop_all(timeout=10)
     database.close()
+    release_connections(database)
 
 
 @pytest.fixture
@@ -84,6 +87,12 @@ def claim(document: DocumentProxy, story_id: str) -> PortraitJob:
     job = document.claim_portrait(story_id).get(timeout=TIMEOUT)
     assert job is not None
     return job
+
+
+def pending_ids(document: DocumentProxy) -> list[str]:
+    """Pending stories, oldest first: the order claims take them in."""
+    stories = document.list_stories(PortraitStatus.PENDING, 1000).get(timeout=TIMEOUT)
+    return [story.id for story in reversed(stories)]
 
 
 def status_of(document: DocumentProxy, story_id: str) -> PortraitStatus:
@@ -139,7 +148,7 @@ def test_an_inserted_story_is_stored_with_its_portrait_pending_in_the_same_row(
     row = StoryRow.get_by_id(story.id)
     assert row.portrait_status == "pending"
     assert row.portrait_attempt == 0
-    assert document.pending_story_ids().get(timeout=TIMEOUT) == [story.id]
+    assert pending_ids(document) == [story.id]
 
 
 def test_an_unknown_story_is_none(document: DocumentProxy) -> None:
@@ -152,7 +161,7 @@ def test_ids_are_opaque_strings_that_sort_by_creation(document: DocumentProxy) -
     assert all(isinstance(story_id, str) and story_id for story_id in ids)
     assert len(set(ids)) == len(ids)
     assert sorted(ids) == ids
-    assert document.pending_story_ids().get(timeout=TIMEOUT) == ids
+    assert pending_ids(document) == ids
 
 
 def test_list_stories_is_newest_first(document: DocumentProxy) -> None:
@@ -228,7 +237,7 @@ def test_a_pending_portrait_is_claimed_exactly_once(document: DocumentProxy) -> 
     assert claimed is not None
     assert claimed.portrait_status is PortraitStatus.GENERATING
     assert claimed.updated_at >= story.updated_at
-    assert document.pending_story_ids().get(timeout=TIMEOUT) == []
+    assert pending_ids(document) == []
     row = StoryRow.get_by_id(story.id)
     assert row.portrait_attempt == 1
     assert row.portrait_started_at is not None
@@ -449,7 +458,7 @@ def test_a_failed_or_skipped_portrait_can_be_rescheduled(
     assert again.portrait_status is PortraitStatus.PENDING
     assert again.portrait_error is None
     assert document.get_story(story.id).get(timeout=TIMEOUT) == again
-    assert document.pending_story_ids().get(timeout=TIMEOUT) == [story.id]
+    assert pending_ids(document) == [story.id]
     assert claim(document, story.id).attempt == 2
 
 

@@ -633,8 +633,8 @@ def test_e3_an_image_over_storage_max_file_bytes_is_refused_as_too_large(
         pytest.param(
             IMAGE_URL,
             respond(302, headers={"location": "http://169.254.169.254/"}),
-            "download_error",
-            id="redirect-not-followed",
+            "insecure_url",
+            id="redirect-to-metadata-refused",
         ),
         pytest.param(
             IMAGE_URL,
@@ -810,9 +810,9 @@ FAULTS = [
     ),
     pytest.param(
         requested(
-            respond(429, headers={"retry-after": "17"}, json_body={"message": "Slow down"}),
+            respond(429, headers={"retry-after": "1"}, json_body={"message": "Slow down"}),
             E.RATE_LIMITED,
-            "(Retry-After: 17 s): Slow down",
+            "(Retry-After: 1 s): Slow down",
         ),
         id="api-429-retry-after",
     ),

@@ -15,7 +15,7 @@ from actors.document import DocumentActor, DocumentProxy
 from actors.errors import StoredFileNotFound
 from actors.records import FileInfo
 from actors.storage import Staging, StorageActor, StorageProxy, file_path
-from models import open_database
+from models import open_database, release_connections
 from tests.conftest import stored_files
 from tests.fakes.images import png_bytes, webp_bytes
 
@@ -28,10 +28,12 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(f"sqlite:///{tmp_path / 'vignette.sqlite3'}")
+def db(database_url: str) -> Iterator[Database]:
+    database = open_database(database_url)
     yield database
+    pykka.ActorRegistry.stop_all(timeout=10)
     database.close()
+    release_connections(database)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any, cast
 import pykka
 import pytest
 
-from actors import InvalidStory, PortraitStatus, StorySystem
+from actors import InvalidStory, PortraitStatus, StoryGenerationError, StorySystem
 from actors.document import DocumentActor, DocumentProxy
 from actors.messages import PortraitRequested
 from actors.records import StoryDraft
@@ -178,3 +178,84 @@ def test_the_template_writer_writes_about_a_chosen_topic(topic: str) -> None:
 def test_the_template_writer_refuses_an_unknown_topic_naming_the_known_ones() -> None:
     with pytest.raises(InvalidStory, match="cardiology"):
         TemplateWriter().write(topic="astrology")
+
+
+class ScriptedWriter:
+    """A writer that raises, in turn, each exception it is given, then writes stories."""
+
+    def __init__(self, *failures: Exception) -> None:
+        self.failures = list(failures)
+        self.calls = 0
+
+    def write(self, seed: int | None = None, topic: str | None = None) -> StoryDraft:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return StoryDraft(f"Story {self.calls}", f"About {topic}", "a calm portrait")
+
+
+def test_a_failing_writer_reaches_the_caller_and_the_story_actor_lives_on(
+    document: DocumentProxy, probe: Probe
+) -> None:
+    writer = ScriptedWriter(StoryGenerationError("the model refused"), RuntimeError("a bug"))
+    ref = StoryActor.start(
+        writer=writer, document=document, portraits=probe.actor_ref, prompt_limit=1000
+    )
+    stories = cast(StoryProxy, ref.proxy())
+
+    with pytest.raises(StoryGenerationError, match="the model refused"):
+        stories.generate_story().get(timeout=10)
+    with pytest.raises(RuntimeError, match="a bug"):
+        stories.generate_story().get(timeout=10)
+    assert document.list_stories().get(timeout=10) == []
+    assert ref.is_alive()
+
+    story = stories.generate_story(topic="cardiology").get(timeout=10)
+
+    assert (story.title, story.body) == ("Story 3", "About cardiology")
+    assert [s.id for s in document.list_stories().get(timeout=10)] == [story.id]
+
+
+def test_a_request_past_its_callers_deadline_is_not_written_nor_stored(
+    document: DocumentProxy, probe: Probe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [100.0]
+    monkeypatch.setattr("actors.story.monotonic", lambda: clock[0])
+
+    class SlowWriter(ScriptedWriter):
+        def write(self, seed: int | None = None, topic: str | None = None) -> StoryDraft:
+            clock[0] += 30.0  # the model took 30 s
+            return super().write(seed, topic)
+
+    writer = SlowWriter()
+    ref = StoryActor.start(
+        writer=writer, document=document, portraits=probe.actor_ref, prompt_limit=1000
+    )
+    stories = cast(StoryProxy, ref.proxy())
+
+    # Queued until after the caller gave up: the writer is not even called.
+    with pytest.raises(StoryGenerationError, match="no story was written"):
+        stories.generate_story(deadline=99.0).get(timeout=10)
+    assert writer.calls == 0
+    # Written, but too late for the caller: not stored.
+    with pytest.raises(StoryGenerationError, match="it was not stored"):
+        stories.generate_story(deadline=120.0).get(timeout=10)
+    assert writer.calls == 1
+    assert document.list_stories().get(timeout=10) == []
+    # Within the deadline: stored.
+    story = stories.generate_story(deadline=clock[0] + 60.0).get(timeout=10)
+    assert [s.id for s in document.list_stories().get(timeout=10)] == [story.id]
+
+
+def test_the_facade_turns_a_writer_failure_into_story_generation_error_and_stores_nothing(
+    make_settings: Callable[..., Settings], start_system: Callable[..., StorySystem]
+) -> None:
+    writer = ScriptedWriter(StoryGenerationError("the model server answered 500"))
+    # No Recraft key: the portrait of the story written afterwards fails without a call.
+    system = start_system(make_settings(api_key=None), writer=writer)
+
+    with pytest.raises(StoryGenerationError, match="answered 500"):
+        system.generate_story()
+
+    assert system.list_stories() == []
+    assert system.generate_story(topic="x").body == "About x"

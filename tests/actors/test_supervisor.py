@@ -6,10 +6,13 @@ that raises an unexpected exception. Nothing a user can configure reaches it.
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from loguru import logger
@@ -18,10 +21,11 @@ from actors import PortraitStatus, Story, StorySystem
 from actors.document import DocumentActor, DocumentProxy
 from actors.records import StoryDraft
 from actors.recraft import RecraftClient
+from actors.system import recraft_client_factory
 from config import Settings
 from models import open_database
 from tests.conftest import stored_files
-from tests.fakes.recraft_server import RecraftServer
+from tests.fakes.recraft_server import Answer, RecraftServer
 
 
 class WorkerBug(RuntimeError):
@@ -33,10 +37,10 @@ class CrashingClient(RecraftClient):
 
     should_crash: Callable[[str], bool] = staticmethod(lambda prompt: True)
 
-    def generate_image_url(self, prompt: str) -> str:
+    def generate_image_url(self, prompt: str, log: Any = None) -> str:
         if self.should_crash(prompt):
             raise WorkerBug(f"crash seam hit for prompt {prompt[:20]!r}")
-        return super().generate_image_url(prompt)
+        return super().generate_image_url(prompt, log)
 
 
 def crashing_factory(settings: Settings, should_crash: Callable[[str], bool]):
@@ -166,7 +170,8 @@ def test_start_fails_interrupted_portraits_and_resumes_pending_ones_without_call
     ref = DocumentActor.start(open_database(settings.database.url))
     document = cast(DocumentProxy, ref.proxy())
     interrupted = document.insert_story(StoryDraft("a", "b", "was generating")).get(timeout=10)
-    document.claim_portrait(interrupted.id).get(timeout=10)
+    # Claimed by an instance whose lease has already run out: it is gone.
+    document.claim_portrait(interrupted.id, owner="gone", lease_s=0).get(timeout=10)
     pending = [
         document.insert_story(StoryDraft("a", "b", f"pending {n}")).get(timeout=10).id
         for n in range(3)
@@ -268,3 +273,89 @@ def test_stop_marks_portraits_still_running_after_the_grace_period_interrupted(
     assert never_started.portrait_status is PortraitStatus.PENDING
     recraft.fake.hold.set()
     assert [p for p in stored_files(tmp_path / "files") if p.suffix != ".part"] == []
+
+
+def test_start_leaves_portraits_a_live_instance_holds_alone(
+    local_settings, start_system, recraft: RecraftServer
+) -> None:
+    settings = local_settings()
+    ref = DocumentActor.start(open_database(settings.database.url))
+    document = cast(DocumentProxy, ref.proxy())
+    held = document.insert_story(StoryDraft("a", "b", "held elsewhere")).get(timeout=10)
+    document.claim_portrait(held.id, owner="other-host:1:abc", lease_s=600).get(timeout=10)
+    ref.stop()
+
+    system = start_system(settings)
+    # A portrait made after start shows housekeeping has run and left the held one alone.
+    made_here = system.wait_for_portrait(submit(system, "made here"), timeout=30)
+    assert made_here.portrait_status is PortraitStatus.STORED
+
+    story = read_story(settings, held.id)
+    assert story.portrait_status is PortraitStatus.GENERATING
+    assert recraft.fake.calls_by_prompt["held elsewhere"] == 0
+
+
+def test_start_interrupts_at_once_the_claims_of_a_dead_process_on_this_host(
+    local_settings, start_system, recraft: RecraftServer
+) -> None:
+    settings = local_settings()
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_owner = f"{socket.gethostname()}:{finished.stdout.strip()}:abc"
+    ref = DocumentActor.start(open_database(settings.database.url))
+    document = cast(DocumentProxy, ref.proxy())
+    held = document.insert_story(StoryDraft("a", "b", "held by the dead")).get(timeout=10)
+    document.claim_portrait(held.id, owner=dead_owner, lease_s=600).get(timeout=10)
+    ref.stop()
+
+    system = start_system(settings)
+
+    story = system.wait_for_portrait(held.id, timeout=30)
+    assert (story.portrait_error or "").startswith("interrupted: ")
+    assert recraft.fake.calls_by_prompt["held by the dead"] == 0
+
+
+def test_past_the_hourly_budget_portraits_wait_as_pending_not_failed(
+    local_settings, start_system, recraft: RecraftServer
+) -> None:
+    system = start_system(local_settings(portraits__max_calls_per_hour=2))
+
+    ids = [submit(system, f"portrait {n}") for n in range(3)]
+    for story_id in ids[:2]:
+        assert system.wait_for_portrait(story_id, timeout=30).portrait_status is (
+            PortraitStatus.STORED
+        )
+    third = submit(system, "one too many")
+
+    side = system.portrait_side()
+    assert side.held_for_s > 3000
+    assert side.queued == 2
+    for story_id in (ids[2], third):
+        story = system.get_story(story_id)
+        assert story is not None
+        assert story.portrait_status is PortraitStatus.PENDING
+    assert recraft.fake.call_count == 2
+
+
+def test_retries_count_against_the_rate_limit(
+    local_settings, start_system, recraft: RecraftServer
+) -> None:
+    settings = local_settings(portraits__max_attempts=3, portraits__rate_limit_per_minute=3)
+    recraft.fake.generation_script = [Answer(status=500), Answer(status=503)]
+    no_wait = recraft_client_factory(settings, sleep=lambda seconds: None)
+    system = start_system(settings, client_factory=no_wait)
+
+    first = system.wait_for_portrait(submit(system, "third time lucky"), timeout=30)
+    second = submit(system, "over the limit")
+
+    assert first.portrait_status is PortraitStatus.STORED
+    assert recraft.fake.call_count == 3
+    side = system.portrait_side()
+    assert side.held_for_s > 50
+    story = system.get_story(second)
+    assert story is not None
+    assert story.portrait_status is PortraitStatus.PENDING

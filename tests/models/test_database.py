@@ -177,3 +177,36 @@ def test_a_relative_path_is_resolved_from_the_working_directory(
     open_and_keep("sqlite:///data/vignette.sqlite3", opened)
 
     assert (tmp_path / "data" / "vignette.sqlite3").is_file()
+
+
+SCHEMA_V1 = """
+CREATE TABLE stored_files (id VARCHAR(32) PRIMARY KEY, sha256 VARCHAR(64) NOT NULL,
+    size BIGINT NOT NULL, content_type VARCHAR(100) NOT NULL, created_at DATETIME NOT NULL);
+CREATE TABLE stories (id VARCHAR(32) PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL,
+    image_generation_prompt TEXT NOT NULL,
+    storage_id VARCHAR(32) REFERENCES stored_files (id) ON DELETE SET NULL,
+    portrait_status VARCHAR(16) NOT NULL, portrait_error TEXT,
+    portrait_attempt INTEGER NOT NULL, portrait_started_at DATETIME,
+    created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL);
+CREATE TABLE schema_version (id INTEGER PRIMARY KEY, version INTEGER NOT NULL,
+    applied_at DATETIME NOT NULL);
+INSERT INTO schema_version (version, applied_at) VALUES (1, '2026-11-01 00:00:00');
+INSERT INTO stories VALUES ('s1', 'Kept', 'Body', 'prompt', NULL, 'pending', NULL, 0, NULL,
+    '2026-11-01 00:00:00', '2026-11-01 00:00:00');
+"""
+
+
+def test_a_version_1_database_is_migrated_keeping_its_stories(
+    db_path: Path, opened: list[Database]
+) -> None:
+    with closing(sqlite3.connect(db_path)) as raw:
+        raw.executescript(SCHEMA_V1)
+
+    open_and_keep(sqlite_url(db_path), opened)
+
+    assert schema_rows(db_path) == [1, SCHEMA_VERSION]
+    with closing(sqlite3.connect(db_path)) as raw:
+        columns = {row[1] for row in raw.execute("PRAGMA table_info(stories)")}
+        kept = raw.execute("SELECT title, portrait_status FROM stories").fetchall()
+    assert {"portrait_owner", "portrait_lease_until"} <= columns
+    assert kept == [("Kept", "pending")]

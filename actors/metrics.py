@@ -1,0 +1,62 @@
+"""Prometheus metrics, on a registry of Vignette's own (not prometheus-client's global one).
+
+Actors update them with one-line calls; `GET /metrics` serves `REGISTRY`. They count for
+the whole process, like the portrait side itself (one `StorySystem` per process).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+
+# The `code` label of a portrait that was stored.
+NO_CODE = "none"
+
+STORIES_CREATED = Counter(
+    "vignette_stories_created",
+    "Stories inserted (generated or submitted).",
+    registry=REGISTRY,
+)
+PORTRAITS = Counter(
+    "vignette_portraits",
+    "Portraits that reached a final state, by state and error code ('none' when stored).",
+    ["status", "code"],
+    registry=REGISTRY,
+)
+RECRAFT_LATENCY = Histogram(
+    "vignette_recraft_request_seconds",
+    "Time spent in one Recraft image generation call, failed calls included.",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120),
+    registry=REGISTRY,
+)
+JOBS_IN_FLIGHT = Gauge(
+    "vignette_portrait_jobs_in_flight",
+    "Portraits claimed and handed to a worker, not yet finished.",
+    registry=REGISTRY,
+)
+WORKER_RESTARTS = Counter(
+    "vignette_portrait_worker_restarts",
+    "Portrait workers restarted after a crash.",
+    registry=REGISTRY,
+)
+
+
+def portrait_ended(status: str, code: str | None = None) -> None:
+    """Count a portrait that reached `status` (stored, failed, skipped) with `code`."""
+    PORTRAITS.labels(status=str(status), code=NO_CODE if code is None else str(code)).inc()
+
+
+def exposition() -> bytes:
+    """Every metric, in the Prometheus text format."""
+    return generate_latest(REGISTRY)

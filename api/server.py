@@ -1,0 +1,79 @@
+"""Serving the app with uvicorn: Vignette's signal handling, and uvicorn's logs in loguru."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+from collections.abc import Callable, Iterator
+
+import uvicorn
+from fastapi import FastAPI
+from loguru import logger
+
+# How long a stopping server lets open requests finish before closing them.
+GRACEFUL_SHUTDOWN_S = 5
+
+
+class VignetteServer(uvicorn.Server):
+    """uvicorn that leaves signals to its caller and reports its URL once it listens.
+
+    uvicorn would install its own SIGINT/SIGTERM handlers while it serves, and raise the
+    signal again when it returns; `runner.py serve` handles both signals itself (the first
+    stops uvicorn and then the actors, the second exits at once) and sets `should_exit`.
+    """
+
+    def __init__(
+        self,
+        app: FastAPI,
+        host: str,
+        port: int,
+        on_started: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__(
+            uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                log_config=None,  # uvicorn's records go to loguru (route_uvicorn_logs)
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            )
+        )
+        self._on_started = on_started
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self._on_started is not None:
+            self._on_started(self.url)
+
+    @property
+    def url(self) -> str:
+        """The address it listens on (the real port when the configured one is 0)."""
+        host, port = self.servers[0].sockets[0].getsockname()[:2]
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{port}"
+
+
+class _ToLoguru(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        logger.opt(exception=record.exc_info).log(level, "{}", record.getMessage())
+
+
+def route_uvicorn_logs(level: int = logging.WARNING) -> None:
+    """Send uvicorn's warnings and errors (a port in use, an app exception) to loguru."""
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        log = logging.getLogger(name)
+        log.handlers = [_ToLoguru()]
+        log.setLevel(level)
+        log.propagate = False

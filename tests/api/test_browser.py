@@ -1,0 +1,213 @@
+"""The gallery in real headless Chromium (Debian's package), served by a live uvicorn.
+
+Portraits are made by the fake Recraft server over real HTTP; the page is loaded through
+playwright. Without /usr/bin/chromium the test is skipped, except with CI=true, where it
+fails. The screenshot lands in tmp_path, and in docs/gallery.png (the README's) when
+VIGNETTE_UPDATE_SCREENSHOT=1.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+from actors import StorySystem
+from api import create_app
+from api.server import VignetteServer
+from config import Settings
+from tests.fakes.recraft_server import RecraftServer
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Playwright's own waits, in milliseconds.
+WAIT_MS = 20_000
+
+pytestmark = pytest.mark.sqlite_only
+
+
+@pytest.fixture
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is required in CI (.ci/run installs Debian's chromium)")
+        pytest.skip(f"no {CHROMIUM}: apt-get install chromium")
+    return CHROMIUM
+
+
+def portrait_png(hue: int) -> bytes:
+    """A soft, abstract head-and-shoulders picture: something to look at, not a person."""
+    size = 512
+    background = Image.linear_gradient("L").resize((size, size))
+    image = Image.merge(
+        "HSV",
+        (
+            Image.new("L", (size, size), hue),
+            Image.new("L", (size, size), 70),
+            background.point(lambda v: 235 - v // 5),
+        ),
+    ).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    figure = (
+        Image.merge(
+            "HSV",
+            (
+                Image.new("L", (1, 1), (hue + 128) % 256),
+                Image.new("L", (1, 1), 60),
+                Image.new("L", (1, 1), 120),
+            ),
+        )
+        .convert("RGB")
+        .getpixel((0, 0))
+    )
+    draw.ellipse((186, 120, 326, 280), fill=figure)
+    draw.ellipse((96, 300, 416, 640), fill=figure)
+    image = image.filter(ImageFilter.GaussianBlur(2))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def live_gallery(
+    make_settings: Callable[..., Settings],
+    start_system: Callable[..., StorySystem],
+) -> Iterator[tuple[str, StorySystem, RecraftServer]]:
+    """A system with a few stories in every settled state, served by uvicorn on a free port."""
+    with RecraftServer() as recraft:
+        system = start_system(
+            make_settings(recraft__base_url=recraft.base_url, portraits__allow_insecure_urls=True)
+        )
+        for seed, hue in ((11, 20), (12, 140), (13, 95), (14, 190)):
+            recraft.fake.image = portrait_png(hue)
+            story = system.generate_story(seed=seed)
+            assert system.wait_for_portrait(story.id, timeout=30).portrait_status == "stored"
+        recraft.fake.error = (503, "text/plain", b"service unavailable")
+        failed = system.generate_story(seed=15)
+        assert system.wait_for_portrait(failed.id, timeout=30).portrait_status == "failed"
+        recraft.fake.error = None
+        skipped = system.submit_story(
+            title="Mr D, 58: a story told without a portrait",
+            body="Mr D, 58, asked that no picture accompany his story. " * 3,
+            image_generation_prompt="",
+        )
+        system.wait_for_portrait(skipped.id, timeout=30)
+
+        started = threading.Event()
+        server = VignetteServer(
+            create_app(system), "127.0.0.1", 0, on_started=lambda _: started.set()
+        )
+        thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+        thread.start()
+        try:
+            assert started.wait(30), "uvicorn did not start"
+            yield server.url, system, recraft
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+        assert not thread.is_alive()
+
+
+def test_the_gallery_renders_every_story_and_its_portrait_in_headless_chromium(
+    chromium: Path,
+    live_gallery: tuple[str, StorySystem, RecraftServer],
+    tmp_path: Path,
+) -> None:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import Page, expect, sync_playwright
+
+    url, system, recraft = live_gallery
+    expect.set_options(timeout=WAIT_MS)
+    started = time.monotonic()
+    loads: list[str] = []  # what the browser loaded, and when: shown if the test fails
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(WAIT_MS)
+
+            def loaded(loaded_page: Page) -> None:
+                try:
+                    refresh = loaded_page.evaluate("document.body.dataset.refresh || 'none'")
+                except PlaywrightError as error:  # navigated away meanwhile
+                    refresh = f"unknown ({error.message.splitlines()[0]})"
+                loads.append(f"{time.monotonic() - started:.2f} s (refresh: {refresh})")
+
+            page.on("load", loaded)
+            page.goto(url)
+
+            cards = page.locator("article.story")
+            expect(cards).to_have_count(6)
+            newest_first = [s.id for s in system.list_stories()]
+            assert [cards.nth(i).get_attribute("data-story-id") for i in range(6)] == newest_first
+            # Every stored portrait has loaded and decoded.
+            images = page.locator("article.story img")
+            expect(images).to_have_count(4)
+            page.wait_for_function(
+                "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+            )
+            widths = images.evaluate_all("(all) => all.map(i => i.naturalWidth)")
+            assert widths == [512] * 4
+            # The failed portrait shows its state, its reason, and a way to try again.
+            failed = page.locator("article.story[data-status=failed]")
+            expect(failed).to_contain_text("Portrait failed")
+            expect(failed.locator(".reason code")).to_have_text("api_error")
+            expect(failed.locator(".reason")).to_contain_text("503")
+            expect(failed.get_by_role("button", name="Regenerate portrait")).to_be_visible()
+            skipped = page.locator("article.story[data-status=skipped]")
+            expect(skipped).to_contain_text("No portrait")
+            expect(skipped.locator(".reason code")).to_have_text("empty_prompt")
+            # Nothing is in progress, so the page does not refresh itself.
+            assert page.locator("body").get_attribute("data-refresh") is None
+
+            page.screenshot(path=str(tmp_path / "gallery.png"), full_page=True)
+            if os.environ.get("VIGNETTE_UPDATE_SCREENSHOT") == "1":
+                (REPO_ROOT / "docs").mkdir(exist_ok=True)
+                shutil.copyfile(tmp_path / "gallery.png", REPO_ROOT / "docs" / "gallery.png")
+
+            # At a phone's width the cards stack in one column, none wider than the screen.
+            page.set_viewport_size({"width": 390, "height": 844})
+            boxes = cards.evaluate_all(
+                "(all) => all.map(c => { const r = c.getBoundingClientRect();"
+                " return [r.left, r.right]; })"
+            )
+            assert len({round(left) for left, _ in boxes}) == 1
+            assert all(right <= 390 for _, right in boxes)
+            page.set_viewport_size({"width": 1280, "height": 1000})
+
+            # "Write a new story" adds one at the top; the page refreshes until its portrait
+            # is stored.
+            page.get_by_role("button", name="Write a new story").click()
+            expect(cards).to_have_count(7)
+            newest = cards.first
+            assert newest.get_attribute("data-story-id") not in newest_first
+            expect(newest).to_have_attribute("data-status", "stored")
+            expect(newest.locator("img")).to_be_visible()
+
+            # "Regenerate portrait" makes the failed portrait again.
+            failed_id = failed.get_attribute("data-story-id")
+            page.get_by_role("button", name="Regenerate portrait").click()
+            expect(page.locator(f"article.story[data-story-id='{failed_id}']")).to_have_attribute(
+                "data-status", "stored"
+            )
+            assert recraft.fake.call_count == 7, loads
+        except AssertionError as error:
+            raise AssertionError(f"{error}\npage loads: {loads}") from error
+        finally:
+            browser.close()

@@ -1,0 +1,118 @@
+"""GET /: the gallery's HTML, server-rendered (the browser test loads it in Chromium)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+from actors import StorySystem
+from api import create_app
+from api.gallery import summarise
+from config import Settings
+from tests.api.conftest import crashing_factory, story_body
+from tests.fakes.recraft_server import RecraftServer
+
+
+def story_ids(html: str) -> list[str]:
+    return re.findall(r'data-story-id="([0-9a-f]+)"', html)
+
+
+def test_an_empty_gallery_invites_a_first_story_and_does_not_refresh(client: TestClient) -> None:
+    answer = client.get("/")
+
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/html")
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in answer.text
+    assert "No stories yet" in answer.text
+    assert "Write a new story" in answer.text
+    assert "data-refresh" not in answer.text
+    assert 'http-equiv="refresh"' not in answer.text
+
+
+def test_stories_are_shown_newest_first_with_portrait_or_state_and_reason(
+    client: TestClient, system: StorySystem, recraft: RecraftServer
+) -> None:
+    stored = client.post("/api/stories", json=story_body(title="Stored one")).json()["id"]
+    system.wait_for_portrait(stored, timeout=30)
+    recraft.fake.error = (429, "text/plain", b"slow down")
+    failed = client.post("/api/stories", json=story_body(title="Failed one")).json()["id"]
+    system.wait_for_portrait(failed, timeout=30)
+
+    html = client.get("/").text
+
+    assert story_ids(html) == [failed, stored]
+    image_url = client.get(f"/api/stories/{stored}").json()["image_url"]
+    assert f'<img src="{image_url}" width="1024" height="1024"' in html
+    failed_card = html.split(f'data-story-id="{failed}"')[1].split("</article>")[0]
+    assert "Portrait failed" in failed_card
+    assert "<code>rate_limited</code>" in failed_card
+    assert "429" in failed_card
+    assert f'data-url="/api/stories/{failed}/portrait"' in failed_card
+    assert "Regenerate portrait" not in html.split(f'data-story-id="{stored}"')[1]
+    assert "data-refresh" not in html
+
+
+def test_the_page_refreshes_itself_only_while_a_portrait_is_pending_or_generating(
+    client: TestClient, system: StorySystem, recraft: RecraftServer
+) -> None:
+    recraft.fake.hold = threading.Event()
+    story_id = client.post("/api/stories", json=story_body()).json()["id"]
+    assert recraft.fake.wait_for_calls(1)
+
+    during = client.get("/").text
+    assert 'data-refresh="3"' in during
+    assert '<meta http-equiv="refresh" content="3">' in during  # inside <noscript>
+    assert "Portrait being generated" in during
+
+    recraft.fake.hold.set()
+    system.wait_for_portrait(story_id, timeout=30)
+    after = client.get("/").text
+    assert "data-refresh" not in after
+    assert 'http-equiv="refresh"' not in after
+
+
+def test_titles_and_bodies_are_escaped_and_bodies_summarised(client: TestClient) -> None:
+    client.post(
+        "/api/stories",
+        json=story_body(
+            title="<script>alert('title')</script>",
+            body="<img src=x onerror=alert(1)> " + "word " * 100,
+            image_generation_prompt="",
+        ),
+    )
+
+    html = client.get("/").text
+
+    assert "<script>alert(" not in html
+    assert "&lt;script&gt;alert(" in html
+    assert "<img src=x" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "word " * 100 not in html
+
+
+def test_summaries_cut_long_bodies_at_a_word_and_keep_short_ones() -> None:
+    assert summarise("A short  story.\n") == "A short story."
+    long = summarise("alpha beta gamma " * 30)
+    assert len(long) <= 201
+    assert long.endswith("…")
+    assert long.removesuffix("…").split()[-1] in ("alpha", "beta", "gamma")
+
+
+def test_a_portrait_side_that_is_down_is_announced_and_stops_the_refresh(
+    local_settings: Callable[..., Settings], start_system: Callable[..., StorySystem]
+) -> None:
+    settings = local_settings(portraits__concurrency=1, portraits__max_restarts=0)
+    system = start_system(settings, client_factory=crashing_factory)
+    with TestClient(create_app(system)) as client:
+        crashed = client.post("/api/stories", json=story_body()).json()["id"]
+        system.wait_for_portrait(crashed, timeout=30)
+        client.post("/api/stories", json=story_body(title="Waits for the next start"))
+
+        html = client.get("/").text
+
+    assert "Portrait generation is paused" in html
+    assert "Waiting for its portrait" in html
+    assert "data-refresh" not in html
