@@ -19,13 +19,14 @@ Hardening (issue 7):
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import random as _random
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -409,19 +410,13 @@ class RecraftClient:
                 problem = str(error) if redirects == 0 else f"{hop} refused: {error}"
                 raise fail(PortraitErrorCode.INSECURE_URL, problem) from None
             try:
-                response = self._images.send(self._images.build_request("GET", url), stream=True)
+                with self._download_errors(fail):
+                    response = self._images.send(
+                        self._images.build_request("GET", url), stream=True
+                    )
             except UnsafeURL as error:
                 problem = str(error) if redirects == 0 else f"{hop} refused: {error}"
                 raise fail(PortraitErrorCode.INSECURE_URL, problem) from None
-            except httpx.TimeoutException:
-                raise fail(
-                    PortraitErrorCode.DOWNLOAD_ERROR,
-                    f"image host did not answer within {self._settings.timeout_s:g} s",
-                ) from None
-            except httpx.HTTPError as error:
-                raise fail(
-                    PortraitErrorCode.DOWNLOAD_ERROR, f"{type(error).__name__}: {error}"
-                ) from None
             try:
                 if response.status_code not in REDIRECT_STATUSES:
                     return self._read_image(response, sink, deadline, fail)
@@ -458,7 +453,7 @@ class RecraftClient:
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self._max_file_bytes:
             raise fail(PortraitErrorCode.TOO_LARGE, self._too_large(int(declared)))
-        try:
+        with self._download_errors(fail):
             for chunk in response.iter_bytes(CHUNK_BYTES):
                 if sink.size + len(chunk) > self._max_file_bytes:
                     raise fail(PortraitErrorCode.TOO_LARGE, self._too_large(None))
@@ -468,6 +463,16 @@ class RecraftClient:
                         PortraitErrorCode.DOWNLOAD_ERROR,
                         f"download took longer than {self._settings.timeout_s:g} s",
                     )
+        served_type: str = response.headers.get("content-type", "")
+        return served_type
+
+    @contextlib.contextmanager
+    def _download_errors(
+        self, fail: Callable[[PortraitErrorCode, str], PortraitFailure]
+    ) -> Iterator[None]:
+        """Translate httpx's errors while talking to the image host into `download_error`."""
+        try:
+            yield
         except httpx.TimeoutException:
             raise fail(
                 PortraitErrorCode.DOWNLOAD_ERROR,
@@ -477,8 +482,6 @@ class RecraftClient:
             raise fail(
                 PortraitErrorCode.DOWNLOAD_ERROR, f"{type(error).__name__}: {error}"
             ) from None
-        served_type: str = response.headers.get("content-type", "")
-        return served_type
 
     def _too_large(self, size: int | None) -> str:
         actual = f"{size:,} bytes" if size is not None else "more"
