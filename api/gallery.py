@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -85,12 +86,29 @@ def _size(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
+IN_PROGRESS = (PortraitStatus.PENDING, PortraitStatus.GENERATING)
+
+
+def should_refresh(
+    shown: list[Story], counts: Mapping[PortraitStatus, int], portraits_up: bool
+) -> bool:
+    """Whether the page reloads itself: while a portrait is on its way.
+
+    The stories shown and the counts are two reads, and a portrait can end between them:
+    either one seeing a portrait in progress is enough, so the page never stops refreshing
+    while it still shows one. With the portrait side down, nothing is on its way.
+    """
+    return portraits_up and (
+        any(story.portrait_status in IN_PROGRESS for story in shown)
+        or any(counts.get(status, 0) for status in IN_PROGRESS)
+    )
+
+
 def render(request: Request, system: StorySystem) -> HTMLResponse:
     stories = system.list_stories(limit=GALLERY_LIMIT)
     counts = system.count_by_status()
     side = system.portrait_side()
     total = sum(counts.values())
-    in_progress = counts[PortraitStatus.PENDING] + counts[PortraitStatus.GENERATING]
     width, height = _size(system.settings.recraft.size)
     return templates.TemplateResponse(
         request,
@@ -101,7 +119,7 @@ def render(request: Request, system: StorySystem) -> HTMLResponse:
             "total": total,
             "hidden": max(0, total - len(stories)),
             "portraits_up": side.up,
-            "refresh_s": REFRESH_S if side.up and in_progress else None,
+            "refresh_s": REFRESH_S if should_refresh(stories, counts, side.up) else None,
             "image_width": width,
             "image_height": height,
         },

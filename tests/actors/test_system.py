@@ -141,6 +141,10 @@ def test_a_failed_portrait_is_regenerated_and_a_stored_one_only_with_force(
     assert again.portrait_status is PortraitStatus.STORED
     assert again.storage_id != stored.storage_id
     assert recraft.fake.call_count == 3
+    # The worker removes the replaced portrait just after the story shows the new one, then
+    # reports to the supervisor: once no worker is busy, the removal has happened.
+    while system.portrait_side().busy:
+        pass
     # The replaced portrait's row is gone; its bytes stay, shared with the new one.
     with pytest.raises(StoredFileNotFound):
         system.open_file(stored.storage_id or "")

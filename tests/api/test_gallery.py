@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 
-from actors import StorySystem
+from actors import PortraitStatus, Story, StorySystem
 from api import create_app
-from api.gallery import summarise
+from api.gallery import should_refresh, summarise
 from config import Settings
 from tests.api.conftest import crashing_factory, story_body
 from tests.fakes.recraft_server import RecraftServer
@@ -116,3 +117,28 @@ def test_a_portrait_side_that_is_down_is_announced_and_stops_the_refresh(
     assert "Portrait generation is paused" in html
     assert "Waiting for its portrait" in html
     assert "data-refresh" not in html
+
+
+def shown(status: PortraitStatus) -> Story:
+    now = datetime.now(UTC)
+    return Story("0" * 32, "t", "b", "p", None, status, None, now, now)
+
+
+def settled_counts(**in_progress: int) -> dict[PortraitStatus, int]:
+    counts = {status: 0 for status in PortraitStatus}
+    counts[PortraitStatus.STORED] = 3
+    counts.update({PortraitStatus(name): n for name, n in in_progress.items()})
+    return counts
+
+
+def test_a_portrait_that_ends_between_the_two_reads_keeps_the_page_refreshing() -> None:
+    # The list was read while the portrait was generating; the counts, read just after,
+    # already see it stored. The page shows "generating", so it must come back for it.
+    assert should_refresh([shown(PortraitStatus.GENERATING)], settled_counts(), True)
+    assert should_refresh([shown(PortraitStatus.PENDING)], settled_counts(), True)
+    # A portrait in progress that the page does not show (an older story) counts too.
+    assert should_refresh([shown(PortraitStatus.STORED)], settled_counts(pending=1), True)
+    assert not should_refresh([shown(PortraitStatus.STORED)], settled_counts(), True)
+    assert not should_refresh([shown(PortraitStatus.FAILED)], settled_counts(), True)
+    # Nothing is on its way while the portrait side is down.
+    assert not should_refresh([shown(PortraitStatus.PENDING)], settled_counts(pending=1), False)
