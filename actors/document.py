@@ -8,19 +8,24 @@ the claim.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import secrets
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import pykka
-from peewee import Database, SqliteDatabase, fn
+from peewee import Database, InterfaceError, OperationalError, SqliteDatabase, fn
+from playhouse.pool import PooledDatabase
 from pykka.typing import ActorMemberMixin, proxy_method
 
 from actors.errors import PortraitConflict, StoryNotFound
 from actors.records import FileInfo, PortraitJob, PortraitStatus, Story, StoryDraft
 from models import StoredFile, StoryRow, utc_now
+
+T = TypeVar("T")
 
 
 def new_id() -> str:
@@ -67,6 +72,14 @@ class DocumentActor(pykka.ThreadingActor):
 
     def on_stop(self) -> None:
         self._db.close()
+
+    def _reset_connection(self) -> None:
+        """Close this thread's connection (out of the pool, if pooled): the next call reconnects."""
+        with contextlib.suppress(Exception):
+            if isinstance(self._db, PooledDatabase):
+                self._db.manual_close()
+            else:
+                self._db.close()
 
     # Stories ------------------------------------------------------------------------------
 
@@ -306,6 +319,29 @@ class DocumentActor(pykka.ThreadingActor):
             row.delete_instance()
             shared = StoredFile.select().where(StoredFile.sha256 == row.sha256).exists()
         return _file(row), shared
+
+
+def _giving_up_broken_connections(method: Callable[..., T]) -> Callable[..., T]:
+    """Wrap a DocumentActor method: a lost connection is closed, so the next call reconnects.
+
+    The server may drop a connection (restart, failover, an idle timeout). The call that
+    finds out fails, and is not retried: a write may already have committed.
+    """
+
+    @functools.wraps(method)
+    def call(self: DocumentActor, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except (OperationalError, InterfaceError):
+            self._reset_connection()
+            raise
+
+    return call
+
+
+for _name, _member in list(vars(DocumentActor).items()):
+    if callable(_member) and not _name.startswith("_") and not _name.startswith("on_"):
+        setattr(DocumentActor, _name, _giving_up_broken_connections(_member))
 
 
 class DocumentProxy(ActorMemberMixin, pykka.ActorProxy[DocumentActor]):

@@ -165,8 +165,9 @@ class OtherLoad:
 
     def share(self) -> float:
         """Other processes' CPU seconds over the machine's CPU seconds since then."""
-        after = _others_cpu_s()
-        spent = sum(cpu - self._before.get(pid, 0.0) for pid, cpu in after.items())
+        # A process that ended was waited for by its parent, whose children's CPU now holds
+        # all of its CPU: subtracting what it had before counts only what it spent since.
+        spent = sum(_others_cpu_s().values()) - sum(self._before.values())
         available = (time.monotonic() - self._wall) * (os.cpu_count() or 1)
         return max(0.0, spent) / available
 

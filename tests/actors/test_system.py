@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -143,8 +144,9 @@ def test_a_failed_portrait_is_regenerated_and_a_stored_one_only_with_force(
     assert recraft.fake.call_count == 3
     # The worker removes the replaced portrait just after the story shows the new one, then
     # reports to the supervisor: once no worker is busy, the removal has happened.
-    while system.portrait_side().busy:
-        pass
+    deadline = time.monotonic() + 30
+    while system.portrait_side().busy:  # each call is a round trip to the supervisor
+        assert time.monotonic() < deadline
     # The replaced portrait's row is gone; its bytes stay, shared with the new one.
     with pytest.raises(StoredFileNotFound):
         system.open_file(stored.storage_id or "")

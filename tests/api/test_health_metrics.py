@@ -186,6 +186,12 @@ def test_a_database_that_drops_its_connections_gets_503s_from_healthz_and_every_
             assert "the database does not answer" in health.json()["detail"]
             assert (stories.status_code, created.status_code) == (503, 503)
             assert stories.json() == {"detail": "the database does not answer; try again"}
+
+            # Once the database takes connections again, the same system serves again.
+            with psycopg.connect(postgres_url, autocommit=True) as admin:
+                admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+            assert client.get("/healthz").status_code == 200
+            assert client.post("/api/stories", json=story_body()).status_code == 201
     finally:
         system.stop(grace_s=5)
         drop_database(postgres_url, name)
