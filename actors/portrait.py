@@ -10,6 +10,8 @@ retried. An exception that is not a known failure is a crash: the supervisor, to
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +36,12 @@ from actors.recraft import RecraftClient
 from actors.storage import Staging, StorageProxy
 
 ASK_TIMEOUT_S = 60.0
+
+# Finishing a download (fsync) and decoding it in full is the CPU-heavy part of a portrait.
+# When many answers arrive together, letting every worker do it at once keeps them all in
+# lock-step, each finishing only when all do; letting as many as there are cores through
+# at a time makes them finish one after another.
+CHECK_GATE = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 
 RecraftClientFactory = Callable[[], RecraftClient]
 
@@ -128,8 +136,9 @@ class PortraitActor(pykka.ThreadingActor):
             self._step = Step.DOWNLOAD
             with self._staging.new_file() as sink:
                 served_type = client.download(image_url, sink)
-                sink.finish()
-                staged = sink.staged(self._check_image(sink.path))
+                with CHECK_GATE:
+                    sink.finish()
+                    staged = sink.staged(self._check_image(sink.path))
                 self._step = Step.STORE
                 stored = self._store(staged)
             self._step = Step.UPDATE
