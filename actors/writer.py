@@ -163,19 +163,21 @@ _SETTINGS = (
     ("a community health centre", "a bright community health centre with plants by the window"),
     ("a home visit", "the armchair of their own living room, family photos behind them"),
 )
+# What a patient does, by the ages it suits (from, to).
 _WORK = (
-    "a retired schoolteacher",
-    "a bus driver",
-    "a nurse on night shifts",
-    "a carpenter",
-    "a university student",
-    "a shop owner",
-    "a software developer",
-    "a farmer",
-    "a cleaner at the local library",
-    "a chef",
-    "a call-centre worker",
-    "a postal worker",
+    ("a retired schoolteacher", 62, 90),
+    ("a retired postal worker", 62, 90),
+    ("a volunteer at the local library", 60, 90),
+    ("a bus driver", 25, 66),
+    ("a nurse on night shifts", 23, 66),
+    ("a carpenter", 20, 70),
+    ("a university student", 16, 26),
+    ("an apprentice electrician", 16, 24),
+    ("a shop owner", 28, 75),
+    ("a software developer", 21, 65),
+    ("a farmer", 18, 85),
+    ("a chef", 18, 65),
+    ("a call-centre worker", 18, 60),
 )
 _ADULT_LOOKS = (
     "short silver hair and reading glasses",
@@ -248,7 +250,8 @@ class TemplateWriter:
         name = f"{first} {rng.choice(_FAMILY_NAMES)}"
         child = age < 16
         setting, scene = rng.choice(_SETTINGS)
-        work = "a pupil at the local primary school" if child else rng.choice(_WORK)
+        suitable = [job for job, low, high in _WORK if low <= age <= high]
+        work = "a pupil at the local primary school" if child else rng.choice(suitable)
         words = {
             "name": first if child else name,
             "age": age,

@@ -259,3 +259,13 @@ def test_the_facade_turns_a_writer_failure_into_story_generation_error_and_store
 
     assert system.list_stories() == []
     assert system.generate_story(topic="x").body == "About x"
+
+
+def test_the_template_writer_gives_each_patient_work_that_suits_their_age() -> None:
+    for seed in range(300):
+        draft = TemplateWriter().write(seed=seed)
+        age = int(draft.title.split(", ")[1].split(":")[0])
+        if "student" in draft.body or "apprentice" in draft.body:
+            assert age <= 26, draft.body
+        if "retired" in draft.body:
+            assert age >= 62, draft.body
