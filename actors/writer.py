@@ -251,7 +251,7 @@ class TemplateWriter:
         child = age < 16
         setting, scene = rng.choice(_SETTINGS)
         suitable = [job for job, low, high in _WORK if low <= age <= high]
-        work = "a pupil at the local primary school" if child else rng.choice(suitable)
+        work = "a pupil at the local school" if child else rng.choice(suitable)
         words = {
             "name": first if child else name,
             "age": age,
