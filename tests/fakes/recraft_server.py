@@ -17,15 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import socket
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.fakes.http import FakeHandler, QuietServer
 from tests.fakes.images import png_bytes
 
 
@@ -93,24 +92,12 @@ class FakeRecraft:
             return self.lock.wait_for(lambda: len(self.calls) >= count, timeout=timeout)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 512
+class _Server(QuietServer):
     fake: FakeRecraft
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(FakeHandler):
     server: _Server
-    # Without this, delayed ACKs add about 40 ms to every answer.
-    disable_nagle_algorithm = True
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def _scripted(self, answer: Answer, content_type: str, body: bytes) -> None:
         """Send one scripted answer (see `Answer`)."""
@@ -144,13 +131,6 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(answer.pause_s)
         self.wfile.write(body[half:])
         self.wfile.flush()
-
-    def _send(self, status: int, content_type: str, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_POST(self) -> None:
         fake = self.server.fake
