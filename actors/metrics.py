@@ -45,6 +45,12 @@ JOBS_IN_FLIGHT = Gauge(
     "Portraits claimed and handed to a worker, not yet finished.",
     registry=REGISTRY,
 )
+CALLS_HELD = Gauge(
+    "vignette_recraft_calls_held_seconds",
+    "How long new Recraft calls were held back when a worker was last free: the rate "
+    "limit, a 429's Retry-After or the hourly budget (0 when calls may start).",
+    registry=REGISTRY,
+)
 WORKER_RESTARTS = Counter(
     "vignette_portrait_worker_restarts",
     "Portrait workers restarted after a crash.",

@@ -240,6 +240,7 @@ class PortraitSupervisor(pykka.ThreadingActor):
             if slot is None or slot.ref is None:
                 return
             wait = self._call_delay()
+            metrics.CALLS_HELD.set(wait)
             if wait > 0:
                 self._dispatch_later(wait)
                 return

@@ -17,7 +17,7 @@ from typing import Any, cast
 import pytest
 from loguru import logger
 
-from actors import PortraitStatus, Story, StorySystem
+from actors import PortraitStatus, Story, StorySystem, metrics
 from actors.document import DocumentActor, DocumentProxy
 from actors.records import StoryDraft
 from actors.recraft import RecraftClient
@@ -359,3 +359,16 @@ def test_retries_count_against_the_rate_limit(
     story = system.get_story(second)
     assert story is not None
     assert story.portrait_status is PortraitStatus.PENDING
+
+
+def test_the_budget_hold_shows_in_the_metrics(
+    local_settings, start_system, recraft: RecraftServer
+) -> None:
+    system = start_system(local_settings(portraits__max_calls_per_hour=1))
+    system.wait_for_portrait(submit(system, "the only call this hour"), timeout=30)
+    submit(system, "held")
+    system.portrait_side()  # the supervisor has tried to dispatch once it answers
+
+    held = metrics.REGISTRY.get_sample_value("vignette_recraft_calls_held_seconds")
+    assert held is not None
+    assert held > 3000
