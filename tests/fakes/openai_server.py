@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.http import FakeHandler, QuietServer
+from tests.fakes.http import BackgroundServer, FakeHandler, QuietServer
 
 
 def completion(content: str, finish_reason: str = "stop", model: str = "fake-model") -> bytes:
@@ -98,26 +98,15 @@ class _Handler(FakeHandler):
         self._send(*fake.answer_for(body))
 
 
-class OpenAIServer:
+class OpenAIServer(BackgroundServer):
     """A running fake: `base_url` for `stories.base_url`, `fake` to steer and inspect."""
 
     def __init__(self, fake: FakeOpenAI | None = None, port: int = 0) -> None:
         self.fake = fake or FakeOpenAI()
-        self._server = _Server(("127.0.0.1", port), _Handler)
-        self._server.fake = self.fake
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def __enter__(self) -> OpenAIServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+        server = _Server(("127.0.0.1", port), _Handler)
+        server.fake = self.fake
+        super().__init__(server)
+        self.base_url = f"{self.origin}/v1"
 
 
 def main() -> None:

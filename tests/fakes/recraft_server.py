@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.http import FakeHandler, QuietServer
+from tests.fakes.http import BackgroundServer, FakeHandler, QuietServer
 from tests.fakes.images import png_bytes
 
 
@@ -218,31 +218,21 @@ class _Handler(FakeHandler):
             self._send(404, "text/plain", b"not found")
 
 
-class RecraftServer:
+class RecraftServer(BackgroundServer):
     """A running fake: `base_url` for `recraft.base_url`, `fake` to steer and count."""
 
     def __init__(self, fake: FakeRecraft | None = None, port: int = 0) -> None:
         self.fake = fake or FakeRecraft()
-        self._server = _Server(("127.0.0.1", port), _Handler)
-        self._server.fake = self.fake
-        self.port: int = self._server.server_address[1]
-        self.origin = f"http://127.0.0.1:{self.port}"
+        server = _Server(("127.0.0.1", port), _Handler)
+        server.fake = self.fake
+        super().__init__(server)
         self.fake.base_url = self.origin
         self.base_url = f"{self.origin}/v1"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def __enter__(self) -> RecraftServer:
-        self._thread.start()
-        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.fake.hold is not None:
-            self.fake.hold.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+            self.fake.hold.set()  # release held requests so the server can shut down
+        super().__exit__(*exc)
 
 
 def main() -> None:
