@@ -1,29 +1,44 @@
-"""A change counter that lets threads wait for a story's state to move, without polling."""
+"""Per-story change notices: a thread waits for one story to move, without polling."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterable, Iterator
 
 
 class ChangeFeed:
-    """Counts story changes; `wait_after(seen, timeout)` returns when the count passes `seen`."""
+    """Wakes the threads watching a story when the DocumentActor changes that story.
+
+    A change to a story nobody watches costs a dictionary lookup; a watcher is woken only
+    by its own story, so many waiters do not all re-read on every change.
+    """
 
     def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._count = 0
+        self._lock = threading.Lock()
+        self._watchers: dict[str, set[threading.Event]] = {}
 
-    @property
-    def count(self) -> int:
-        with self._condition:
-            return self._count
+    @contextlib.contextmanager
+    def watch(self, story_id: str) -> Iterator[threading.Event]:
+        """An event set on each change of `story_id` while the block runs.
 
-    def notify(self) -> None:
-        with self._condition:
-            self._count += 1
-            self._condition.notify_all()
+        Clear it before reading the story, then wait on it: a change made after the clear
+        sets it, so none is missed.
+        """
+        event = threading.Event()
+        with self._lock:
+            self._watchers.setdefault(story_id, set()).add(event)
+        try:
+            yield event
+        finally:
+            with self._lock:
+                watchers = self._watchers[story_id]
+                watchers.discard(event)
+                if not watchers:
+                    del self._watchers[story_id]
 
-    def wait_after(self, seen: int, timeout: float) -> int:
-        """Wait up to `timeout` seconds for the count to pass `seen`; return the count."""
-        with self._condition:
-            self._condition.wait_for(lambda: self._count != seen, timeout=timeout)
-            return self._count
+    def notify(self, story_ids: Iterable[str]) -> None:
+        with self._lock:
+            for story_id in story_ids:
+                for event in self._watchers.get(story_id, ()):
+                    event.set()

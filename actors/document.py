@@ -12,7 +12,7 @@ import contextlib
 import functools
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
@@ -62,7 +62,9 @@ def _file(row: StoredFile) -> FileInfo:
 
 
 class DocumentActor(pykka.ThreadingActor):
-    def __init__(self, db: Database, on_change: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self, db: Database, on_change: Callable[[Sequence[str]], None] = lambda ids: None
+    ) -> None:
         super().__init__()
         self._db = db
         self._on_change = on_change
@@ -95,7 +97,7 @@ class DocumentActor(pykka.ThreadingActor):
             created_at=now,
             updated_at=now,
         )
-        self._on_change()
+        self._on_change([row.id])
         return _story(row)
 
     def get_story(self, story_id: str) -> Story | None:
@@ -136,7 +138,7 @@ class DocumentActor(pykka.ThreadingActor):
             if row is None:
                 raise StoryNotFound(story_id)
             row.delete_instance()
-        self._on_change()
+        self._on_change([story_id])
         return row.storage_id
 
     # Portrait transitions -----------------------------------------------------------------
@@ -182,8 +184,8 @@ class DocumentActor(pykka.ThreadingActor):
         )
         if not rows:
             return None
-        self._on_change()
         row = rows[0]
+        self._on_change([row.id])
         return PortraitJob(
             row.id, row.image_generation_prompt, row.portrait_attempt, row.storage_id
         )
@@ -226,16 +228,30 @@ class DocumentActor(pykka.ThreadingActor):
             StoryRow.select().where(StoryRow.portrait_status == PortraitStatus.PENDING).count()
         )
 
-    def finish_portrait(self, job: PortraitJob, storage_id: str) -> bool:
-        """Record the stored portrait (the seed's updateStoryImage); False if the claim is gone."""
-        return self._settle(job, PortraitStatus.STORED, None, storage=storage_id)
+    def store_portrait(
+        self, job: PortraitJob, sha256: str, size: int, content_type: str
+    ) -> FileInfo | None:
+        """Record a stored image's row and settle the story on it (the seed's store and
+        updateStoryImage), in one transaction; None, and no row, if the claim is gone."""
+        with self._db.atomic() as transaction:
+            info = self.insert_file(sha256, size, content_type)
+            if not self._settle(job, PortraitStatus.STORED, None, notify=False, storage=info.id):
+                transaction.rollback()
+                return None
+        self._on_change([job.story_id])
+        return info
 
     def fail_portrait(self, job: PortraitJob, status: PortraitStatus, error: str) -> bool:
         """Record a failed or skipped portrait; False if the claim is gone."""
         return self._settle(job, status, error)
 
     def _settle(
-        self, job: PortraitJob, status: PortraitStatus, error: str | None, **extra: Any
+        self,
+        job: PortraitJob,
+        status: PortraitStatus,
+        error: str | None,
+        notify: bool = True,
+        **extra: Any,
     ) -> bool:
         updated = (
             StoryRow.update(
@@ -248,8 +264,8 @@ class DocumentActor(pykka.ThreadingActor):
             )
             .execute()
         )
-        if updated:
-            self._on_change()
+        if updated and notify:
+            self._on_change([job.story_id])
         return bool(updated)
 
     def fail_generating(self, error: str, started_before: datetime | None = None) -> list[str]:
@@ -272,7 +288,7 @@ class DocumentActor(pykka.ThreadingActor):
         )
         ids = [row.id for row in rows]
         if ids:
-            self._on_change()
+            self._on_change(ids)
         return ids
 
     def fail_stale(self, error: str, older_than_s: float) -> list[str]:
@@ -297,7 +313,7 @@ class DocumentActor(pykka.ThreadingActor):
             row.portrait_error = None
             row.updated_at = utc_now()
             row.save()
-        self._on_change()
+        self._on_change([story_id])
         return _story(row)
 
     # Stored files -------------------------------------------------------------------------
@@ -358,7 +374,7 @@ class DocumentProxy(ActorMemberMixin, pykka.ActorProxy[DocumentActor]):
     expire_leases = proxy_method(DocumentActor.expire_leases)
     generating_owners = proxy_method(DocumentActor.generating_owners)
     count_pending = proxy_method(DocumentActor.count_pending)
-    finish_portrait = proxy_method(DocumentActor.finish_portrait)
+    store_portrait = proxy_method(DocumentActor.store_portrait)
     fail_portrait = proxy_method(DocumentActor.fail_portrait)
     fail_generating = proxy_method(DocumentActor.fail_generating)
     fail_stale = proxy_method(DocumentActor.fail_stale)

@@ -140,20 +140,20 @@ class PortraitActor(pykka.ThreadingActor):
                     sink.finish()
                     staged = sink.staged(self._check_image(sink.path))
                 self._step = Step.STORE
-                stored = self._store(staged)
+                stored = self._store(staged, job)
             self._step = Step.UPDATE
-            if self._document.finish_portrait(job, stored.id).get(timeout=ASK_TIMEOUT_S):
-                metrics.portrait_ended(PortraitStatus.STORED)
-                log.bind(step=Step.UPDATE, storage_id=stored.id).info(
-                    "portrait stored: {} bytes of {} (served as {!r})",
-                    stored.size,
-                    stored.content_type,
-                    served_type,
-                )
-                if job.replaces is not None:
-                    self._storage.delete(job.replaces).get(timeout=ASK_TIMEOUT_S)
-            else:
-                self._discard(job, stored.id)
+            if stored is None:
+                self._log_lost_claim(job)
+                return None
+            metrics.portrait_ended(PortraitStatus.STORED)
+            log.bind(step=Step.UPDATE, storage_id=stored.id).info(
+                "portrait stored: {} bytes of {} (served as {!r})",
+                stored.size,
+                stored.content_type,
+                served_type,
+            )
+            if job.replaces is not None:
+                self._storage.delete(job.replaces).get(timeout=ASK_TIMEOUT_S)
         except PortraitFailure as failure:
             self._record(job, failure)
             return failure.retry_after_s
@@ -183,9 +183,10 @@ class PortraitActor(pykka.ThreadingActor):
                 Step.DOWNLOAD, PortraitErrorCode.INVALID_IMAGE, str(error)
             ) from None
 
-    def _store(self, staged: StagedFile) -> FileInfo:
+    def _store(self, staged: StagedFile, job: PortraitJob) -> FileInfo | None:
+        """Store the image and settle the story on it; None if the claim is gone."""
         try:
-            return self._storage.commit(staged).get(timeout=ASK_TIMEOUT_S)
+            return self._storage.commit_portrait(staged, job).get(timeout=ASK_TIMEOUT_S)
         except pykka.ActorDeadError:
             raise
         except Exception as error:  # noqa: BLE001 - any storage failure fails this step only
@@ -195,16 +196,16 @@ class PortraitActor(pykka.ThreadingActor):
                 f"could not store the image: {type(error).__name__}: {error}",
             ) from None
 
-    def _discard(self, job: PortraitJob, storage_id: str) -> None:
-        """E5: the story was deleted (or its claim taken back) before the update."""
+    def _log_lost_claim(self, job: PortraitJob) -> None:
+        """E5: the story was deleted (or its claim taken back) before the update; the
+        storage left no row and no file behind."""
         story = self._document.get_story(job.story_id).get(timeout=ASK_TIMEOUT_S)
         reason = "story_deleted" if story is None else "claim_lost"
-        logger.bind(story_id=job.story_id, step=Step.UPDATE, storage_id=storage_id).warning(
+        logger.bind(story_id=job.story_id, step=Step.UPDATE).warning(
             "{}: the story {} before its portrait was stored; the file is removed",
             reason,
             "was deleted" if story is None else f"is now {story.portrait_status}",
         )
-        self._storage.delete(storage_id).get(timeout=ASK_TIMEOUT_S)
 
     def _record(self, job: PortraitJob, failure: PortraitFailure) -> None:
         log = logger.bind(story_id=job.story_id, step=failure.step, code=failure.code)

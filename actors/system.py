@@ -262,20 +262,21 @@ class StorySystem:
     def wait_for_portrait(self, story_id: str, timeout: float) -> Story:
         """Wait until the story's portrait is stored, failed or skipped; else TimeoutError."""
         deadline = time.monotonic() + timeout
-        while True:
-            seen = self._changes.count
-            story = self.get_story(story_id)
-            if story is None:
-                raise StoryNotFound(story_id)
-            if story.portrait_status.is_terminal:
-                return story
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(
-                    f"story {story_id}'s portrait is still {story.portrait_status} "
-                    f"after {timeout:g} s"
-                )
-            self._changes.wait_after(seen, min(remaining, WAIT_SLICE_S))
+        with self._changes.watch(story_id) as changed:
+            while True:
+                changed.clear()
+                story = self.get_story(story_id)
+                if story is None:
+                    raise StoryNotFound(story_id)
+                if story.portrait_status.is_terminal:
+                    return story
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(
+                        f"story {story_id}'s portrait is still {story.portrait_status} "
+                        f"after {timeout:g} s"
+                    )
+                changed.wait(min(remaining, WAIT_SLICE_S))
 
     def regenerate_portrait(self, story_id: str, *, force: bool = False) -> Story:
         """Schedule a failed or skipped portrait again (a stored one too, with `force`)."""

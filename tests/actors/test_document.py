@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import cast
@@ -17,29 +17,34 @@ from peewee import Database
 from actors.document import DocumentActor, DocumentProxy
 from actors.errors import PortraitConflict, StoryNotFound
 from actors.records import FileInfo, PortraitJob, PortraitStatus, Story, StoryDraft
-from models import StoryRow, open_database, release_connections, utc_now
+from models import StoredFile, StoryRow, open_database, release_connections, utc_now
 
 TIMEOUT = 10
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class Changes:
-    """An `on_change` callback that counts its calls, from whichever thread makes them."""
+    """An `on_change` callback that records its calls, from whichever thread makes them."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._count = 0
+        self._calls: list[list[str]] = []
         self.event = threading.Event()
 
-    def __call__(self) -> None:
+    def __call__(self, story_ids: Sequence[str]) -> None:
         with self._lock:
-            self._count += 1
+            self._calls.append(list(story_ids))
         self.event.set()
 
     @property
     def count(self) -> int:
         with self._lock:
-            return self._count
+            return len(self._calls)
+
+    @property
+    def last(self) -> list[str]:
+        with self._lock:
+            return self._calls[-1]
 
 
 @pytest.fixture
@@ -105,6 +110,10 @@ def add_file(document: DocumentProxy, sha: str = "ab" * 32) -> FileInfo:
     return document.insert_file(sha, 123, "image/png").get(timeout=TIMEOUT)
 
 
+def store(document: DocumentProxy, job: PortraitJob, sha: str = "ab" * 32) -> FileInfo | None:
+    return document.store_portrait(job, sha, 123, "image/png").get(timeout=TIMEOUT)
+
+
 def story_in_state(document: DocumentProxy, status: PortraitStatus, n: int = 0) -> Story:
     """A story brought to `status` through the actor's own transitions."""
     story = insert(document, n)
@@ -112,8 +121,7 @@ def story_in_state(document: DocumentProxy, status: PortraitStatus, n: int = 0) 
         return story
     job = claim(document, story.id)
     if status is PortraitStatus.STORED:
-        info = add_file(document, f"{n:064x}")
-        assert document.finish_portrait(job, info.id).get(timeout=TIMEOUT)
+        assert store(document, job, f"{n:064x}") is not None
     elif status is PortraitStatus.FAILED:
         assert document.fail_portrait(job, status, "api_error: boom").get(timeout=TIMEOUT)
     elif status is PortraitStatus.SKIPPED:
@@ -281,13 +289,17 @@ def test_each_claim_after_a_reschedule_is_a_new_attempt(document: DocumentProxy)
 # Outcomes ---------------------------------------------------------------------------------
 
 
-def test_finishing_a_claimed_portrait_stores_it(document: DocumentProxy) -> None:
+def test_storing_a_claimed_portrait_records_its_file_and_settles_the_story(
+    document: DocumentProxy,
+) -> None:
     story = insert(document)
     job = claim(document, story.id)
-    info = add_file(document)
 
-    assert document.finish_portrait(job, info.id).get(timeout=TIMEOUT) is True
+    info = store(document, job, "cd" * 32)
 
+    assert info is not None
+    assert document.get_file(info.id).get(timeout=TIMEOUT) == info
+    assert (info.sha256, info.size, info.content_type) == ("cd" * 32, 123, "image/png")
     done = document.get_story(story.id).get(timeout=TIMEOUT)
     assert done is not None
     assert done.portrait_status is PortraitStatus.STORED
@@ -317,17 +329,17 @@ def test_a_stale_attempt_cannot_overwrite_a_newer_one(document: DocumentProxy) -
     document.fail_generating("interrupted: restarted").get(timeout=TIMEOUT)
     document.reschedule_portrait(story.id).get(timeout=TIMEOUT)
     second = claim(document, story.id)
-    info = add_file(document)
     before = document.get_story(story.id).get(timeout=TIMEOUT)
 
-    late_finish = document.finish_portrait(first, info.id).get(timeout=TIMEOUT)
+    late_store = store(document, first)
     late_fail = document.fail_portrait(first, PortraitStatus.FAILED, "timeout: late")
 
-    assert late_finish is False
+    assert late_store is None
     assert late_fail.get(timeout=TIMEOUT) is False
     assert document.get_story(story.id).get(timeout=TIMEOUT) == before
+    assert StoredFile.select().count() == 0  # the late store left no row
     assert StoryRow.get_by_id(story.id).portrait_attempt == second.attempt == 2
-    assert document.finish_portrait(second, info.id).get(timeout=TIMEOUT) is True
+    assert store(document, second) is not None
 
 
 @pytest.mark.parametrize(
@@ -338,9 +350,8 @@ def test_an_outcome_lands_only_while_the_portrait_is_generating(
 ) -> None:
     story = insert(document)
     job = claim(document, story.id)
-    info = add_file(document)
     if status is PortraitStatus.STORED:
-        document.finish_portrait(job, info.id).get(timeout=TIMEOUT)
+        store(document, job)
     else:
         document.fail_portrait(job, PortraitStatus.FAILED, "api_error: x").get(timeout=TIMEOUT)
         if status is PortraitStatus.PENDING:
@@ -349,7 +360,7 @@ def test_an_outcome_lands_only_while_the_portrait_is_generating(
     assert before is not None
     assert before.portrait_status is status
 
-    assert document.finish_portrait(job, info.id).get(timeout=TIMEOUT) is False
+    assert store(document, job) is None
     assert (
         document.fail_portrait(job, PortraitStatus.FAILED, "crashed: x").get(timeout=TIMEOUT)
         is False
@@ -362,7 +373,8 @@ def test_an_outcome_for_a_deleted_story_returns_false(document: DocumentProxy) -
     job = claim(document, story.id)
     document.delete_story(story.id).get(timeout=TIMEOUT)
 
-    assert document.finish_portrait(job, add_file(document).id).get(timeout=TIMEOUT) is False
+    assert store(document, job) is None
+    assert StoredFile.select().count() == 0
     assert (
         document.fail_portrait(job, PortraitStatus.FAILED, "api_error: x").get(timeout=TIMEOUT)
         is False
@@ -550,7 +562,7 @@ def test_on_change_is_called_once_for_each_change_and_never_for_a_read(
 ) -> None:
     story = insert(document)
     assert changes.event.is_set()
-    assert changes.count == 1
+    assert (changes.count, changes.last) == (1, [story.id])
 
     document.get_story(story.id).get(timeout=TIMEOUT)
     document.list_stories().get(timeout=TIMEOUT)
@@ -558,7 +570,7 @@ def test_on_change_is_called_once_for_each_change_and_never_for_a_read(
     assert changes.count == 1
 
     job = claim(document, story.id)
-    assert changes.count == 2
+    assert (changes.count, changes.last) == (2, [story.id])
     document.claim_portrait(story.id).get(timeout=TIMEOUT)  # not pending: no change
     assert changes.count == 2
 
@@ -571,14 +583,14 @@ def test_on_change_is_called_once_for_each_change_and_never_for_a_read(
     assert changes.count == 4
     job = claim(document, story.id)
     assert changes.count == 5
-    document.finish_portrait(job, add_file(document).id).get(timeout=TIMEOUT)
-    assert changes.count == 6
+    store(document, job)
+    assert (changes.count, changes.last) == (6, [story.id])
 
     other = insert(document, 2)
     claim(document, other.id)
-    assert changes.count == 8
+    assert (changes.count, changes.last) == (8, [other.id])
     document.fail_generating("interrupted: x").get(timeout=TIMEOUT)
-    assert changes.count == 9
+    assert (changes.count, changes.last) == (9, [other.id])
     document.fail_generating("interrupted: x").get(timeout=TIMEOUT)  # nothing to fail
     assert changes.count == 9
 

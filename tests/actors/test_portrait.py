@@ -28,13 +28,13 @@ from pytest_httpx import HTTPXMock, IteratorStream
 from actors import (
     PortraitErrorCode,
     PortraitStatus,
-    StoredFileNotFound,
     Story,
     StoryNotFound,
     StorySystem,
 )
 from actors.records import Step
 from config import Settings
+from models import StoredFile
 from tests.conftest import API_KEY, stored_files
 from tests.fakes.images import png_bytes, truncated_jpeg_bytes, webp_bytes
 
@@ -726,8 +726,7 @@ def test_e5_a_story_deleted_while_its_image_downloads_is_logged_and_leaves_no_fi
     (line,) = warnings_for(logs, story.id)
     assert line["extra"]["step"] == Step.UPDATE
     assert "story_deleted" in line["message"]
-    with pytest.raises(StoredFileNotFound):
-        system.open_file(line["extra"]["storage_id"])
+    assert StoredFile.select().count() == 0
     assert stored_files(files) == []
 
 

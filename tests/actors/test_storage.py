@@ -13,9 +13,9 @@ from peewee import Database
 
 from actors.document import DocumentActor, DocumentProxy
 from actors.errors import StoredFileNotFound
-from actors.records import FileInfo
+from actors.records import FileInfo, PortraitJob, PortraitStatus, StoryDraft
 from actors.storage import Staging, StorageActor, StorageProxy, file_path
-from models import open_database, release_connections
+from models import StoredFile, open_database, release_connections
 from tests.conftest import stored_files
 from tests.fakes.images import png_bytes, webp_bytes
 
@@ -138,6 +138,68 @@ def test_an_empty_file_can_be_committed(
     assert info.size == 0
     assert info.sha256 == hashlib.sha256(b"").hexdigest()
     assert final_path(root, b"").read_bytes() == b""
+
+
+# Commit of a portrait ---------------------------------------------------------------------
+
+
+def claimed_job(document: DocumentProxy) -> PortraitJob:
+    draft = StoryDraft("A patient", "Came in with a cough.", "a portrait")
+    story = document.insert_story(draft).get(timeout=TIMEOUT)
+    job = document.claim_portrait(story.id).get(timeout=TIMEOUT)
+    assert job is not None
+    return job
+
+
+def commit_portrait_bytes(
+    staging: Staging, storage: StorageProxy, job: PortraitJob, data: bytes
+) -> FileInfo | None:
+    with staging.new_file() as file:
+        file.write(data)
+        file.finish()
+        return storage.commit_portrait(file.staged("image/png"), job).get(timeout=TIMEOUT)
+
+
+def test_a_committed_portrait_is_stored_and_its_story_settled_on_it(
+    root: Path, staging: Staging, storage: StorageProxy, document: DocumentProxy
+) -> None:
+    job = claimed_job(document)
+    data = png_bytes()
+
+    info = commit_portrait_bytes(staging, storage, job, data)
+
+    assert info is not None
+    assert final_path(root, data).read_bytes() == data
+    story = document.get_story(job.story_id).get(timeout=TIMEOUT)
+    assert story is not None
+    assert (story.portrait_status, story.storage_id) == (PortraitStatus.STORED, info.id)
+
+
+def test_a_portrait_whose_story_was_deleted_leaves_no_row_and_no_file(
+    root: Path, staging: Staging, storage: StorageProxy, document: DocumentProxy
+) -> None:
+    job = claimed_job(document)
+    document.delete_story(job.story_id).get(timeout=TIMEOUT)
+
+    assert commit_portrait_bytes(staging, storage, job, png_bytes()) is None
+
+    assert stored_files(root) == []
+    assert StoredFile.select().count() == 0
+    assert list(staging.directory.iterdir()) == []
+
+
+def test_a_portrait_whose_claim_is_gone_keeps_bytes_another_row_has(
+    root: Path, staging: Staging, storage: StorageProxy, document: DocumentProxy
+) -> None:
+    data = png_bytes()
+    kept = commit_bytes(staging, storage, data)
+    job = claimed_job(document)
+    document.fail_generating("interrupted: test").get(timeout=TIMEOUT)
+
+    assert commit_portrait_bytes(staging, storage, job, data) is None
+
+    assert final_path(root, data).read_bytes() == data
+    assert [row.id for row in StoredFile.select()] == [kept.id]
 
 
 # Delete -----------------------------------------------------------------------------------
