@@ -90,7 +90,7 @@ def parts(origin: str, root: Path) -> dict[str, Any]:
         digest = hashlib.sha256()
         with client.stream("GET", f"{origin}/img/big/0") as response, path.open("wb") as file:
             response.raise_for_status()
-            for chunk in response.iter_bytes(64 * 1024):
+            for chunk in response.iter_bytes():
                 file.write(chunk)
                 digest.update(chunk)
             file.flush()

@@ -330,7 +330,7 @@ def run_baseline(fake: FakeRecraftProcess, scenario: Scenario, work: Path) -> di
             image_url: str = answer.json()["data"][0]["url"]
             with http.stream("GET", image_url) as response:
                 response.raise_for_status()
-                return store_file(root, staging, response.iter_bytes(CHUNK))
+                return store_file(root, staging, response.iter_bytes())
 
         with ThreadPoolExecutor(max_workers=scenario.concurrency) as pool:
             # One client per thread, built before the clock starts (the system's too).
@@ -369,7 +369,7 @@ def floors(fake: FakeRecraftProcess, repeats: int, work: Path) -> dict[str, floa
         def post_and_get() -> None:
             image_url = http.post(url, json=body, headers=headers).json()["data"][0]["url"]
             with http.stream("GET", image_url) as response:
-                for _ in response.iter_bytes(CHUNK):
+                for _ in response.iter_bytes():
                     pass
 
         def post_only() -> None:
