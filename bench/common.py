@@ -197,35 +197,40 @@ def peak_rss_bytes() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def thread_cpu() -> dict[str, float]:
-    """CPU seconds of each live thread, summed by kind (PortraitActor, DocumentActor...).
+def _thread_kind(name: str) -> str:
+    match = re.match(r"[A-Za-z_]+", name)
+    kind = match.group(0) if match else name
+    return "timer and pool threads" if kind == "Thread" else kind
 
-    Read from /proc (10 ms ticks). Threads that have ended are not in it, and tick counts
-    run a little below the process's precise total: the difference is `unattributed`.
+
+def thread_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds of each live thread, by thread id, with its kind (PortraitActor, ...).
+
+    Read from each thread's own CPU clock (`pthread_getcpuclockid`), to the microsecond.
     """
-    names = {thread.native_id: thread.name for thread in threading.enumerate()}
-    totals: dict[str, float] = {}
-    for task in Path("/proc/self/task").iterdir():
+    times = {}
+    for thread in threading.enumerate():
+        if thread.ident is None:
+            continue
         try:
-            stat = (task / "stat").read_text()
-        except OSError:
+            clock = time.pthread_getcpuclockid(thread.ident)
+            times[thread.ident] = (_thread_kind(thread.name), time.clock_gettime(clock))
+        except (OSError, ProcessLookupError):
             continue  # ended meanwhile
-        fields = stat.rsplit(")", 1)[1].split()
-        seconds = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-        name = names.get(int(task.name), "other")
-        match = re.match(r"[A-Za-z_]+", name)
-        kind = match.group(0) if match else name
-        if kind == "Thread":
-            kind = "timer and pool threads"
-        totals[kind] = totals.get(kind, 0.0) + seconds
-    return totals
+    return times
 
 
 def cpu_by_thread_kind(
-    before: Mapping[str, float], after: Mapping[str, float], total_s: float
+    before: Mapping[int, tuple[str, float]], after: Mapping[int, tuple[str, float]], total_s: float
 ) -> dict[str, float]:
-    """CPU seconds spent between two `thread_cpu` snapshots, by kind, largest first."""
-    spent = {kind: after[kind] - before.get(kind, 0.0) for kind in after}
+    """CPU seconds spent between two `thread_cpu` snapshots, by kind, largest first.
+
+    Threads that ended between the two are not in `after`: their time, and that of threads
+    started and ended in between, is `unattributed` (the rest of the process's total).
+    """
+    spent: dict[str, float] = {}
+    for ident, (kind, seconds) in after.items():
+        spent[kind] = spent.get(kind, 0.0) + seconds - before.get(ident, (kind, 0.0))[1]
     spent = {kind: seconds for kind, seconds in spent.items() if seconds > 0}
     spent["unattributed"] = max(0.0, total_s - sum(spent.values()))
     return dict(sorted(spent.items(), key=lambda item: -item[1]))

@@ -611,6 +611,15 @@ def report(results: dict[str, Any]) -> str:
             rows,
         )
     )
+    out += ["", "CPU ms per portrait by thread kind (each thread's own CPU clock):"]
+    for row in results["scenarios"]:
+        portraits = row["scenario"]["portraits"]
+        shares = ", ".join(
+            f"{kind} {seconds / portraits * 1000:.2f}"
+            for kind, seconds in row["system"]["cpu_by_thread_s"].items()
+            if seconds / portraits >= 0.00001
+        )
+        out.append(f"  {row['scenario']['name']:>11}: {shares}")
     f = results["floors"]
     out += [
         "",
