@@ -1,7 +1,9 @@
-"""StoryActor: writes or accepts a story, inserts it, and tells the portrait side.
+"""StoryActor: writes a story and stores it; `StoryStore`: stores a story, tells the portrait side.
 
-The portrait side is told, fire-and-forget (seed P1): the StoryActor never waits on a
+The portrait side is told, fire-and-forget (seed P1): storing a story never waits on a
 portrait, and a portrait side that is down leaves the story `pending` for the next start.
+A story written elsewhere is stored in its caller's thread, so it never queues behind a
+story the StoryActor is still writing (which may take seconds with a model).
 """
 
 from __future__ import annotations
@@ -50,25 +52,44 @@ def check_draft(draft: StoryDraft, prompt_limit: int) -> StoryDraft:
     return draft
 
 
-class StoryActor(pykka.ThreadingActor):
+class StoryStore:
+    """Checks and inserts stories, and tells the portrait side of each; safe from any thread."""
+
     def __init__(
-        self,
-        *,
-        writer: StoryWriter,
-        document: DocumentProxy,
-        portraits: pykka.ActorRef[pykka.Actor],
-        prompt_limit: int,
+        self, document: DocumentProxy, portraits: pykka.ActorRef[pykka.Actor], prompt_limit: int
     ) -> None:
-        super().__init__()
-        self._writer = writer
         self._document = document
         self._portraits = portraits
         self._prompt_limit = prompt_limit
 
+    def submit(self, draft: StoryDraft) -> Story:
+        """Insert a story with its portrait `pending` and schedule the portrait; return it."""
+        story = self._document.insert_story(check_draft(draft, self._prompt_limit)).get(
+            timeout=ASK_TIMEOUT_S
+        )
+        metrics.STORIES_CREATED.inc()
+        self.request_portrait(story.id)
+        return story
+
+    def request_portrait(self, story_id: str) -> None:
+        try:
+            self._portraits.tell(PortraitRequested(story_id))
+        except pykka.ActorDeadError:
+            logger.bind(story_id=story_id, step="schedule").warning(
+                "the portrait side is stopped; the portrait stays pending until the next start"
+            )
+
+
+class StoryActor(pykka.ThreadingActor):
+    def __init__(self, *, writer: StoryWriter, store: StoryStore) -> None:
+        super().__init__()
+        self._writer = writer
+        self._store = store
+
     def generate_story(
         self, seed: int | None = None, topic: str | None = None, deadline: float | None = None
     ) -> Story:
-        """Write a story with the configured writer, then insert it (the seed's generateStory).
+        """Write a story with the configured writer, then store it (the seed's generateStory).
 
         A writer's failure goes back to the caller (the actor lives on) and nothing is stored.
         `deadline` (a `time.monotonic()` value) is when the caller stops waiting: a request
@@ -89,27 +110,8 @@ class StoryActor(pykka.ThreadingActor):
             raise StoryGenerationError(
                 "the story was written after its caller's deadline; it was not stored"
             )
-        return self.submit_story(draft)
-
-    def submit_story(self, draft: StoryDraft) -> Story:
-        """Insert a story and schedule its portrait; return it at once."""
-        story = self._document.insert_story(check_draft(draft, self._prompt_limit)).get(
-            timeout=ASK_TIMEOUT_S
-        )
-        metrics.STORIES_CREATED.inc()
-        self.request_portrait(story.id)
-        return story
-
-    def request_portrait(self, story_id: str) -> None:
-        try:
-            self._portraits.tell(PortraitRequested(story_id))
-        except pykka.ActorDeadError:
-            logger.bind(story_id=story_id, step="schedule").warning(
-                "the portrait side is stopped; the portrait stays pending until the next start"
-            )
+        return self._store.submit(draft)
 
 
 class StoryProxy(ActorMemberMixin, pykka.ActorProxy[StoryActor]):
     generate_story = proxy_method(StoryActor.generate_story)
-    submit_story = proxy_method(StoryActor.submit_story)
-    request_portrait = proxy_method(StoryActor.request_portrait)

@@ -23,7 +23,7 @@ from actors.portrait import RecraftClientFactory
 from actors.records import FileInfo, PortraitStatus, Story, StoryDraft
 from actors.recraft import RecraftClient
 from actors.storage import Staging, StorageActor, StorageProxy
-from actors.story import StoryActor, StoryProxy
+from actors.story import StoryActor, StoryProxy, StoryStore
 from actors.supervisor import PortraitSideStatus, PortraitSupervisor, SupervisorProxy
 from actors.writer import StoryWriter, TemplateWriter
 from config import ConfigError, Settings
@@ -96,6 +96,7 @@ class StorySystem:
         storage: StorageProxy,
         supervisor: SupervisorProxy,
         stories: StoryProxy,
+        store: StoryStore,
     ) -> None:
         self.settings = settings
         self._db = db
@@ -106,6 +107,7 @@ class StorySystem:
         self._storage = storage
         self._supervisor = supervisor
         self._stories = stories
+        self._store = store
         self._stopped = False
 
     @classmethod
@@ -164,17 +166,8 @@ class StorySystem:
                     )
                 ),
             )
-            stories = cast(
-                StoryProxy,
-                started(
-                    StoryActor.start(
-                        writer=writer,
-                        document=document,
-                        portraits=refs[-1],
-                        prompt_limit=settings.recraft.prompt_limit,
-                    )
-                ),
-            )
+            store = StoryStore(document, refs[-1], settings.recraft.prompt_limit)
+            stories = cast(StoryProxy, started(StoryActor.start(writer=writer, store=store)))
             # The supervisor has resumed pending portraits (and failed interrupted ones)
             # once it answers; a failure in its start shows here, not later.
             supervisor.status().get(timeout=ASK_TIMEOUT_S)
@@ -193,6 +186,7 @@ class StorySystem:
             storage=storage,
             supervisor=supervisor,
             stories=stories,
+            store=store,
         )
 
     def __enter__(self) -> Self:
@@ -231,7 +225,7 @@ class StorySystem:
     def submit_story(self, *, title: str, body: str, image_generation_prompt: str) -> Story:
         """Store a story written elsewhere and schedule its portrait."""
         draft = StoryDraft(title, body, image_generation_prompt)
-        return self._stories.submit_story(draft).get(timeout=ASK_TIMEOUT_S)
+        return self._store.submit(draft)
 
     def get_story(self, story_id: str) -> Story | None:
         return self._document.get_story(story_id).get(timeout=ASK_TIMEOUT_S)
@@ -281,7 +275,7 @@ class StorySystem:
     def regenerate_portrait(self, story_id: str, *, force: bool = False) -> Story:
         """Schedule a failed or skipped portrait again (a stored one too, with `force`)."""
         story = self._document.reschedule_portrait(story_id, force).get(timeout=ASK_TIMEOUT_S)
-        self._stories.request_portrait(story_id).get(timeout=ASK_TIMEOUT_S)
+        self._store.request_portrait(story_id)
         return story
 
     def open_file(self, storage_id: str) -> tuple[BinaryIO, str]:

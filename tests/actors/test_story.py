@@ -1,4 +1,5 @@
-"""StoryActor: P1 (the portrait is scheduled), P6 (portraits never touch story creation)."""
+"""StoryActor and StoryStore: P1 (the portrait is scheduled), P6 (portraits never touch
+story creation), and a ready story never waits behind one being written."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from actors import InvalidStory, PortraitStatus, StoryGenerationError, StorySyst
 from actors.document import DocumentActor, DocumentProxy
 from actors.messages import PortraitRequested
 from actors.records import StoryDraft
-from actors.story import StoryActor, StoryProxy
+from actors.story import StoryActor, StoryProxy, StoryStore
 from actors.writer import TemplateWriter
 from config import Settings
 from models import open_database
@@ -58,9 +59,7 @@ def probe() -> Iterator[Probe]:
 
 
 def start_story_actor(document: DocumentProxy, portraits: pykka.ActorRef[Any]) -> StoryProxy:
-    ref = StoryActor.start(
-        writer=TemplateWriter(), document=document, portraits=portraits, prompt_limit=1000
-    )
+    ref = StoryActor.start(writer=TemplateWriter(), store=StoryStore(document, portraits, 1000))
     return cast(StoryProxy, ref.proxy())
 
 
@@ -111,9 +110,9 @@ def test_p6_a_stopped_portrait_side_leaves_new_stories_pending(
     document: DocumentProxy, probe: Probe
 ) -> None:
     probe.actor_ref.stop()
-    stories = start_story_actor(document, probe.actor_ref)
+    store = StoryStore(document, probe.actor_ref, 1000)
 
-    story = stories.submit_story(StoryDraft("Title", "Body", "a prompt")).get(timeout=10)
+    story = store.submit(StoryDraft("Title", "Body", "a prompt"))
 
     stored = document.get_story(story.id).get(timeout=10)
     assert stored is not None
@@ -139,11 +138,11 @@ def test_p6_a_stopped_portrait_side_leaves_new_stories_pending(
 def test_a_story_breaking_a_limit_is_refused_naming_the_field_and_nothing_is_stored(
     document: DocumentProxy, probe: Probe, draft: StoryDraft, field: str
 ) -> None:
-    stories = start_story_actor(document, probe.actor_ref)
-    kept = stories.submit_story(StoryDraft("Kept", "Already stored", "p")).get(timeout=10)
+    store = StoryStore(document, probe.actor_ref, 1000)
+    kept = store.submit(StoryDraft("Kept", "Already stored", "p"))
 
     with pytest.raises(InvalidStory, match=field) as raised:
-        stories.submit_story(draft).get(timeout=10)
+        store.submit(draft)
 
     assert raised.value.field == field
     assert [s.id for s in document.list_stories().get(timeout=10)] == [kept.id]
@@ -198,9 +197,7 @@ def test_a_failing_writer_reaches_the_caller_and_the_story_actor_lives_on(
     document: DocumentProxy, probe: Probe
 ) -> None:
     writer = ScriptedWriter(StoryGenerationError("the model refused"), RuntimeError("a bug"))
-    ref = StoryActor.start(
-        writer=writer, document=document, portraits=probe.actor_ref, prompt_limit=1000
-    )
+    ref = StoryActor.start(writer=writer, store=StoryStore(document, probe.actor_ref, 1000))
     stories = cast(StoryProxy, ref.proxy())
 
     with pytest.raises(StoryGenerationError, match="the model refused"):
@@ -228,9 +225,7 @@ def test_a_request_past_its_callers_deadline_is_not_written_nor_stored(
             return super().write(seed, topic)
 
     writer = SlowWriter()
-    ref = StoryActor.start(
-        writer=writer, document=document, portraits=probe.actor_ref, prompt_limit=1000
-    )
+    ref = StoryActor.start(writer=writer, store=StoryStore(document, probe.actor_ref, 1000))
     stories = cast(StoryProxy, ref.proxy())
 
     # Queued until after the caller gave up: the writer is not even called.
@@ -269,3 +264,39 @@ def test_the_template_writer_gives_each_patient_work_that_suits_their_age() -> N
             assert age <= 26, draft.body
         if "retired" in draft.body:
             assert age >= 62, draft.body
+
+
+class BlockedWriter(ScriptedWriter):
+    """A writer that blocks until released, like a slow model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = threading.Event()
+        self.release = threading.Event()
+
+    def write(self, seed: int | None = None, topic: str | None = None) -> StoryDraft:
+        self.writing.set()
+        self.release.wait(30)
+        return super().write(seed, topic)
+
+
+def test_a_submitted_story_is_stored_while_another_is_being_written(
+    make_settings: Callable[..., Settings], start_system: Callable[..., StorySystem]
+) -> None:
+    writer = BlockedWriter()
+    system = start_system(make_settings(api_key=None), writer=writer)
+    written: list[str] = []
+    generating = threading.Thread(target=lambda: written.append(system.generate_story().id))
+    generating.start()
+    try:
+        assert writer.writing.wait(10)
+
+        submitted = system.submit_story(
+            title="Ready", body="Written elsewhere.", image_generation_prompt="a portrait"
+        )
+
+        assert [s.id for s in system.list_stories()] == [submitted.id]
+    finally:
+        writer.release.set()
+        generating.join(30)
+    assert len(written) == 1
