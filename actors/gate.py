@@ -8,7 +8,9 @@ so the next calls, and their answers, are spread out.
 
 A download can also wait on a slow or stalled image host, using no CPU; a permit is
 therefore held for at most `hold_s`. After that it no longer counts, and the next worker
-goes in, so a slow host delays the others by `hold_s` at most.
+goes in, so a slow host delays the others by `hold_s` at most. With downloads that all
+wait on the network, the gate still lets `permits / hold_s` start a second (40 with 2
+permits and 50 ms), far above the 100 images a minute Recraft allows one account.
 """
 
 from __future__ import annotations
