@@ -307,7 +307,7 @@ class DocumentActor(pykka.ThreadingActor):
         """Record a stored image's row and settle the story on it (the seed's store and
         updateStoryImage), in one transaction; None, and no row, if the claim is gone."""
         with self._db.atomic() as transaction:
-            info = self.insert_file(sha256, size, content_type)
+            info = self._insert_file(sha256, size, content_type)
             if not self._settle(job, PortraitStatus.STORED, None, info.id, notify=False):
                 transaction.rollback()
                 return None
@@ -390,7 +390,7 @@ class DocumentActor(pykka.ThreadingActor):
 
     # Stored files -------------------------------------------------------------------------
 
-    def insert_file(self, sha256: str, size: int, content_type: str) -> FileInfo:
+    def _insert_file(self, sha256: str, size: int, content_type: str) -> FileInfo:
         now = utc_now()
         info = FileInfo(
             id=new_id(), sha256=sha256, size=size, content_type=content_type, created_at=_aware(now)
@@ -455,6 +455,5 @@ class DocumentProxy(ActorMemberMixin, pykka.ActorProxy[DocumentActor]):
     fail_generating = proxy_method(DocumentActor.fail_generating)
     fail_stale = proxy_method(DocumentActor.fail_stale)
     reschedule_portrait = proxy_method(DocumentActor.reschedule_portrait)
-    insert_file = proxy_method(DocumentActor.insert_file)
     get_file = proxy_method(DocumentActor.get_file)
     delete_file = proxy_method(DocumentActor.delete_file)

@@ -201,7 +201,7 @@ class PortraitActor(pykka.ThreadingActor):
         story = self._document.get_story(job.story_id).get(timeout=ASK_TIMEOUT_S)
         reason = "story_deleted" if story is None else "claim_lost"
         logger.bind(story_id=job.story_id, step=Step.UPDATE).warning(
-            "{}: the story {} before its portrait was stored; the file is removed",
+            "{}: the story {} before its portrait was stored; the image is not kept",
             reason,
             "was deleted" if story is None else f"is now {story.portrait_status}",
         )

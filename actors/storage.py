@@ -16,9 +16,9 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, BinaryIO, TypeVar, cast
+from typing import IO, BinaryIO, cast
 
 import pykka
 from loguru import logger
@@ -29,8 +29,6 @@ from actors.errors import StoredFileNotFound
 from actors.records import FileInfo, PortraitJob, StagedFile
 
 ASK_TIMEOUT_S = 60.0
-
-T = TypeVar("T")
 
 
 def file_path(root: Path, sha256: str) -> Path:
@@ -123,28 +121,15 @@ class StorageActor(pykka.ThreadingActor):
         self._root = root
         self._document = document
 
-    def commit(self, staged: StagedFile) -> FileInfo:
-        """Store a staged file under its sha256 and record its row (the seed's storage.store)."""
-        return self._place(
-            staged,
-            lambda: self._document.insert_file(staged.sha256, staged.size, staged.content_type),
-        )
-
     def commit_portrait(self, staged: StagedFile, job: PortraitJob) -> FileInfo | None:
-        """Store a staged portrait, recording its row and settling `job`'s story in one
-        transaction. None if the claim is gone (the story was deleted, or its portrait was
-        taken back): then no row is left, nor the bytes unless another row has them."""
-        return self._place(
-            staged,
-            lambda: self._document.store_portrait(
-                job, staged.sha256, staged.size, staged.content_type
-            ),
-        )
+        """Store a staged portrait under its sha256 (the seed's storage.store), then record its
+        row and settle `job`'s story on it in one transaction (updateStoryImage).
 
-    def _place(self, staged: StagedFile, record: Callable[[], pykka.Future[T]]) -> T:
-        """Move the staged bytes into place, then `record` them; a failed or refused record
-        takes back a file this call created. File rows are only written from this actor, one
-        message at a time, so no other row can have come to share the new file meanwhile."""
+        None if the claim is gone (the story was deleted, or its portrait taken back): then
+        no row is left, nor the bytes unless another row has them. A failed record takes
+        back a file this call created. File rows are only written from this actor, one
+        message at a time, so no other row can have come to share the new file meanwhile.
+        """
         final = file_path(self._root, staged.sha256)
         created = False
         if final.exists():
@@ -155,14 +140,16 @@ class StorageActor(pykka.ThreadingActor):
             _fsync_directory(final.parent)
             created = True
         try:
-            recorded = record().get(timeout=ASK_TIMEOUT_S)
+            info = self._document.store_portrait(
+                job, staged.sha256, staged.size, staged.content_type
+            ).get(timeout=ASK_TIMEOUT_S)
         except Exception:
             if created:
                 final.unlink(missing_ok=True)
             raise
-        if recorded is None and created:
+        if info is None and created:
             final.unlink(missing_ok=True)
-        return recorded
+        return info
 
     def open(self, storage_id: str) -> tuple[BinaryIO, str]:
         info = self._document.get_file(storage_id).get(timeout=ASK_TIMEOUT_S)
@@ -187,7 +174,6 @@ class StorageActor(pykka.ThreadingActor):
 
 
 class StorageProxy(ActorMemberMixin, pykka.ActorProxy[StorageActor]):
-    commit = proxy_method(StorageActor.commit)
     commit_portrait = proxy_method(StorageActor.commit_portrait)
     open = proxy_method(StorageActor.open)
     delete = proxy_method(StorageActor.delete)

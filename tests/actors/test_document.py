@@ -106,10 +106,6 @@ def status_of(document: DocumentProxy, story_id: str) -> PortraitStatus:
     return story.portrait_status
 
 
-def add_file(document: DocumentProxy, sha: str = "ab" * 32) -> FileInfo:
-    return document.insert_file(sha, 123, "image/png").get(timeout=TIMEOUT)
-
-
 def store(document: DocumentProxy, job: PortraitJob, sha: str = "ab" * 32) -> FileInfo | None:
     return document.store_portrait(job, sha, 123, "image/png").get(timeout=TIMEOUT)
 

@@ -58,13 +58,39 @@ def staging(root: Path) -> Iterator[Staging]:
     stage.close()
 
 
-def commit_bytes(
-    staging: Staging, storage: StorageProxy, data: bytes, content_type: str = "image/png"
-) -> FileInfo:
+def claimed_job(document: DocumentProxy) -> PortraitJob:
+    """A new story whose portrait is claimed: the job a worker would store for."""
+    draft = StoryDraft("A patient", "Came in with a cough.", "a portrait")
+    story = document.insert_story(draft).get(timeout=TIMEOUT)
+    job = document.claim_portrait(story.id).get(timeout=TIMEOUT)
+    assert job is not None
+    return job
+
+
+def commit_portrait_bytes(
+    staging: Staging,
+    storage: StorageProxy,
+    job: PortraitJob,
+    data: bytes,
+    content_type: str = "image/png",
+) -> FileInfo | None:
     with staging.new_file() as file:
         file.write(data)
         file.finish()
-        return storage.commit(file.staged(content_type)).get(timeout=TIMEOUT)
+        return storage.commit_portrait(file.staged(content_type), job).get(timeout=TIMEOUT)
+
+
+def commit_bytes(
+    staging: Staging,
+    storage: StorageProxy,
+    document: DocumentProxy,
+    data: bytes,
+    content_type: str = "image/png",
+) -> FileInfo:
+    """Store `data` as the portrait of a new story."""
+    info = commit_portrait_bytes(staging, storage, claimed_job(document), data, content_type)
+    assert info is not None
+    return info
 
 
 def final_path(root: Path, data: bytes) -> Path:
@@ -89,7 +115,8 @@ def test_a_staged_file_is_committed_under_its_sha256_with_its_row(
         temporary = Path(staged.path)
         assert temporary.is_file()
         assert temporary.parent == staging.directory
-        info = storage.commit(staged).get(timeout=TIMEOUT)
+        info = storage.commit_portrait(staged, claimed_job(document)).get(timeout=TIMEOUT)
+        assert info is not None
         assert not temporary.exists()
 
     assert staged.sha256 == digest
@@ -109,8 +136,8 @@ def test_committing_identical_content_twice_gives_two_rows_but_one_file(
 ) -> None:
     data = png_bytes()
 
-    first = commit_bytes(staging, storage, data)
-    second = commit_bytes(staging, storage, data, "image/webp")
+    first = commit_bytes(staging, storage, document, data)
+    second = commit_bytes(staging, storage, document, data, "image/webp")
 
     assert first.id != second.id
     assert first.sha256 == second.sha256
@@ -120,20 +147,20 @@ def test_committing_identical_content_twice_gives_two_rows_but_one_file(
 
 
 def test_different_content_gives_different_files(
-    root: Path, staging: Staging, storage: StorageProxy
+    root: Path, staging: Staging, storage: StorageProxy, document: DocumentProxy
 ) -> None:
     png, webp = png_bytes(), webp_bytes()
 
-    commit_bytes(staging, storage, png)
-    commit_bytes(staging, storage, webp, "image/webp")
+    commit_bytes(staging, storage, document, png)
+    commit_bytes(staging, storage, document, webp, "image/webp")
 
     assert stored_files(root) == sorted([final_path(root, png), final_path(root, webp)])
 
 
 def test_an_empty_file_can_be_committed(
-    root: Path, staging: Staging, storage: StorageProxy
+    root: Path, staging: Staging, storage: StorageProxy, document: DocumentProxy
 ) -> None:
-    info = commit_bytes(staging, storage, b"", "application/octet-stream")
+    info = commit_bytes(staging, storage, document, b"", "application/octet-stream")
 
     assert info.size == 0
     assert info.sha256 == hashlib.sha256(b"").hexdigest()
@@ -141,23 +168,6 @@ def test_an_empty_file_can_be_committed(
 
 
 # Commit of a portrait ---------------------------------------------------------------------
-
-
-def claimed_job(document: DocumentProxy) -> PortraitJob:
-    draft = StoryDraft("A patient", "Came in with a cough.", "a portrait")
-    story = document.insert_story(draft).get(timeout=TIMEOUT)
-    job = document.claim_portrait(story.id).get(timeout=TIMEOUT)
-    assert job is not None
-    return job
-
-
-def commit_portrait_bytes(
-    staging: Staging, storage: StorageProxy, job: PortraitJob, data: bytes
-) -> FileInfo | None:
-    with staging.new_file() as file:
-        file.write(data)
-        file.finish()
-        return storage.commit_portrait(file.staged("image/png"), job).get(timeout=TIMEOUT)
 
 
 def test_a_committed_portrait_is_stored_and_its_story_settled_on_it(
@@ -192,7 +202,7 @@ def test_a_portrait_whose_claim_is_gone_keeps_bytes_another_row_has(
     root: Path, staging: Staging, storage: StorageProxy, document: DocumentProxy
 ) -> None:
     data = png_bytes()
-    kept = commit_bytes(staging, storage, data)
+    kept = commit_bytes(staging, storage, document, data)
     job = claimed_job(document)
     document.fail_generating("interrupted: test").get(timeout=TIMEOUT)
 
@@ -209,8 +219,8 @@ def test_a_shared_file_is_kept_until_its_last_row_is_deleted(
     root: Path, staging: Staging, storage: StorageProxy, document: DocumentProxy
 ) -> None:
     data = png_bytes()
-    first = commit_bytes(staging, storage, data)
-    second = commit_bytes(staging, storage, data)
+    first = commit_bytes(staging, storage, document, data)
+    second = commit_bytes(staging, storage, document, data)
     path = final_path(root, data)
 
     assert storage.delete(first.id).get(timeout=TIMEOUT) is True
@@ -225,10 +235,10 @@ def test_a_shared_file_is_kept_until_its_last_row_is_deleted(
 
 
 def test_deleting_an_unknown_file_returns_false(
-    root: Path, staging: Staging, storage: StorageProxy
+    root: Path, staging: Staging, storage: StorageProxy, document: DocumentProxy
 ) -> None:
     data = png_bytes()
-    info = commit_bytes(staging, storage, data)
+    info = commit_bytes(staging, storage, document, data)
 
     assert storage.delete("no-such-file").get(timeout=TIMEOUT) is False
     assert storage.delete(info.id).get(timeout=TIMEOUT) is True
@@ -237,13 +247,13 @@ def test_deleting_an_unknown_file_returns_false(
 
 
 def test_content_committed_again_after_its_file_was_deleted_is_stored_again(
-    root: Path, staging: Staging, storage: StorageProxy
+    root: Path, staging: Staging, storage: StorageProxy, document: DocumentProxy
 ) -> None:
     data = png_bytes()
-    storage.delete(commit_bytes(staging, storage, data).id).get(timeout=TIMEOUT)
+    storage.delete(commit_bytes(staging, storage, document, data).id).get(timeout=TIMEOUT)
     assert not final_path(root, data).exists()
 
-    info = commit_bytes(staging, storage, data)
+    info = commit_bytes(staging, storage, document, data)
 
     file, _ = storage.open(info.id).get(timeout=TIMEOUT)
     with file:
@@ -254,10 +264,10 @@ def test_content_committed_again_after_its_file_was_deleted_is_stored_again(
 
 
 def test_open_returns_the_bytes_and_the_content_type(
-    staging: Staging, storage: StorageProxy
+    staging: Staging, storage: StorageProxy, document: DocumentProxy
 ) -> None:
     data = webp_bytes()
-    info = commit_bytes(staging, storage, data, "image/webp")
+    info = commit_bytes(staging, storage, document, data, "image/webp")
 
     file, content_type = storage.open(info.id).get(timeout=TIMEOUT)
     with file:
@@ -274,10 +284,10 @@ def test_opening_an_unknown_id_raises_stored_file_not_found(storage: StorageProx
 
 
 def test_opening_a_row_whose_bytes_are_gone_raises_stored_file_not_found(
-    root: Path, staging: Staging, storage: StorageProxy
+    root: Path, staging: Staging, storage: StorageProxy, document: DocumentProxy
 ) -> None:
     data = png_bytes()
-    info = commit_bytes(staging, storage, data)
+    info = commit_bytes(staging, storage, document, data)
     final_path(root, data).unlink()
 
     with pytest.raises(StoredFileNotFound):
@@ -367,13 +377,15 @@ def test_a_commit_whose_row_cannot_be_inserted_leaves_no_file_behind(
     root: Path,
     staging: Staging,
     storage: StorageProxy,
+    document: DocumentProxy,
     document_ref: pykka.ActorRef[DocumentActor],
 ) -> None:
     data = png_bytes()
+    job = claimed_job(document)
     document_ref.stop(timeout=TIMEOUT)
 
     with pytest.raises(pykka.ActorDeadError):
-        commit_bytes(staging, storage, data)
+        commit_portrait_bytes(staging, storage, job, data)
 
     assert not final_path(root, data).exists()
     assert stored_files(root) == []
@@ -387,11 +399,12 @@ def test_a_failed_commit_of_content_already_stored_keeps_the_existing_file(
     document_ref: pykka.ActorRef[DocumentActor],
 ) -> None:
     data = png_bytes()
-    kept = commit_bytes(staging, storage, data)
+    kept = commit_bytes(staging, storage, document, data)
+    job = claimed_job(document)
     document_ref.stop(timeout=TIMEOUT)
 
     with pytest.raises(pykka.ActorDeadError):
-        commit_bytes(staging, storage, data)
+        commit_portrait_bytes(staging, storage, job, data)
 
     # The first row still refers to these bytes, so they must stay.
     assert final_path(root, data).read_bytes() == data
