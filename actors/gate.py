@@ -1,16 +1,16 @@
-"""WorkGate: lets a few portraits at a time (one, as used) through their CPU-heavy finish.
+"""WorkGate: lets a few portraits at a time through their CPU-heavy finish.
 
 When many Recraft answers arrive together, every worker downloads, fsyncs and checks its
 image at once, and the threads share the cores (and the GIL) fairly: each finishes only
 when nearly all do, and all of them send their next request together again, round after
-round. Letting them through a few at a time makes them finish one after another, so the
-next calls, and their answers, are spread out.
+round. Letting as many through as there are cores makes them finish one after another,
+so the next calls, and their answers, are spread out.
 
 A download can also wait on a slow or stalled image host, using no CPU; a permit is
 therefore held for at most `hold_s`. After that it no longer counts, and the next worker
 goes in, so a slow host delays the others by `hold_s` at most. With downloads that all
-wait on the network, the gate still lets `permits / hold_s` start a second (20 with one
-permit and 50 ms), far above the 100 images a minute Recraft allows one account.
+wait on the network, the gate still lets `permits / hold_s` start a second (40 with 2
+permits and 50 ms), far above the 100 images a minute Recraft allows one account.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ retried. An exception that is not a known failure is a crash: the supervisor, to
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -36,12 +37,10 @@ from actors.storage import Staging, StorageProxy
 
 ASK_TIMEOUT_S = 60.0
 
-# Downloading, fsyncing and checking an image is the CPU-heavy part of a portrait: one worker
-# at a time does it (see actors/gate.py). Most of it holds the GIL, so a second one at once
-# only slows the first: on 2 cores one permit gave the same or better throughput than two,
-# at 1 to 2 ms less CPU a portrait (BENCHMARKS.md). 50 ms is ten times what a 1 MB image
-# takes here, uncontended; a slower download lets the next worker in after it.
-FINISH_GATE = WorkGate(permits=1, hold_s=0.05)
+# Downloading, fsyncing and checking an image is the CPU-heavy part of a portrait: as many
+# workers as there are cores do it at once (see actors/gate.py). 50 ms is ten times what a
+# 1 MB image takes here, uncontended; a slower download lets the next worker in after it.
+FINISH_GATE = WorkGate(permits=max(2, os.cpu_count() or 2), hold_s=0.05)
 
 RecraftClientFactory = Callable[[], RecraftClient]
 
