@@ -91,7 +91,6 @@ class VignetteAPI(FastAPI):
 
 def create_app(system: StorySystem) -> FastAPI:
     """The HTTP API and gallery of a running system. Stopping the system is the caller's."""
-    prompt_limit = system.settings.recraft.prompt_limit
     app = VignetteAPI(
         title="Vignette",
         version="0.1.0",
@@ -103,7 +102,7 @@ def create_app(system: StorySystem) -> FastAPI:
         ],
         responses={503: _error("Vignette is stopping, or did not answer in time")},
     )
-    app.prompt_limit = prompt_limit
+    app.prompt_limit = system.settings.recraft.prompt_limit
     if system.settings.stories.writer == "template":
         app.topics = TOPICS
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
@@ -140,12 +139,7 @@ def create_app(system: StorySystem) -> FastAPI:
         responses=BODY_ERRORS,
     )
     def submit_story(story: StoryIn) -> StoryOut:
-        if len(story.image_generation_prompt) > prompt_limit:
-            raise InvalidStory(
-                "image_generation_prompt",
-                f"is {len(story.image_generation_prompt):,} characters; the configured "
-                f"Recraft model takes at most {prompt_limit:,}",
-            )
+        # Limits (the prompt's is the configured model's) are checked by the system: 422.
         stored = system.submit_story(
             title=story.title,
             body=story.body,
