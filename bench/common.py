@@ -20,7 +20,7 @@ from typing import Any, Self
 import httpx
 from loguru import logger
 
-from config import Settings, load_settings
+from vignette.config import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"

@@ -21,8 +21,6 @@ from typing import Any
 
 import httpx
 
-from actors import PortraitStatus, StorySystem
-from actors.images import identify_image
 from bench.common import (
     bench_settings,
     configure_logging,
@@ -31,6 +29,9 @@ from bench.common import (
     rss_bytes,
     story_fields,
 )
+from vignette.download.images import identify_image
+from vignette.records import PortraitStatus
+from vignette.system.facade import StorySystem
 
 MB = 1_000_000
 WAIT_S = 600.0

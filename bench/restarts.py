@@ -24,8 +24,6 @@ from typing import Any
 if __package__ in (None, ""):  # run as `python bench/restarts.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from actors import PortraitStatus, StorySystem
-from actors.recraft import RecraftClient
 from bench.common import (
     RESULTS,
     OtherLoad,
@@ -35,7 +33,10 @@ from bench.common import (
     process_cpu_s,
     story_fields,
 )
-from config import Settings
+from vignette.config import Settings
+from vignette.records import PortraitStatus
+from vignette.recraft.client import RecraftClient
+from vignette.system.facade import StorySystem
 
 # Never reached: the crash comes before any request.
 UNREACHABLE_BASE_URL = "http://127.0.0.1:9/v1"

@@ -40,9 +40,6 @@ if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` impo
 
 import httpx
 
-from actors import PortraitStatus, StorySystem
-from actors.images import identify_image
-from actors.recraft import shared_ssl_context
 from bench.common import (
     API_KEY,
     REPO,
@@ -58,7 +55,11 @@ from bench.common import (
     story_fields,
     thread_cpu,
 )
-from models import StoryRow, open_database, utc_now
+from vignette.download.images import identify_image
+from vignette.models import StoryRow, open_database, utc_now
+from vignette.records import PortraitStatus
+from vignette.recraft.client import shared_ssl_context
+from vignette.system.facade import StorySystem
 
 CHUNK = 64 * 1024
 MB = 1_000_000

@@ -19,10 +19,10 @@ import pytest
 from loguru import logger
 from playhouse.pool import PooledDatabase
 
-from actors import StorySystem
-from config import Settings, load_settings
-from models import database
 from tests.postgres import PostgresUnavailable, drop_database, fresh_database, postgres_server
+from vignette.config import Settings, load_settings
+from vignette.models import database
+from vignette.system.facade import StorySystem
 
 if TYPE_CHECKING:
     from loguru import Record

@@ -14,14 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
-from actors import PortraitStatus, StorySystem
-from actors.document import DocumentActor, DocumentProxy
-from actors.records import StoryDraft
-from config import Settings
-from models import open_database
 from tests.conftest import API_KEY, stored_files
 from tests.fakes.images import png_bytes
 from tests.fakes.recraft_server import RecraftServer
+from vignette.actors.document import DocumentActor, DocumentProxy
+from vignette.config import Settings
+from vignette.models import open_database
+from vignette.records import PortraitStatus, StoryDraft
+from vignette.system.facade import StorySystem
 
 REPO = Path(__file__).resolve().parents[1]
 STORIES = 40

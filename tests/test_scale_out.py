@@ -17,11 +17,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from actors import PortraitStatus, StorySystem
-from config import Settings, load_settings
 from tests.conftest import API_KEY, stored_files
 from tests.fakes.recraft_server import RecraftServer
 from tests.postgres import drop_database, fresh_database
+from vignette.config import Settings, load_settings
+from vignette.records import PortraitStatus
+from vignette.system.facade import StorySystem
 
 REPO = Path(__file__).resolve().parents[1]
 INSTANCES = 3

@@ -14,10 +14,10 @@ import pykka
 import pytest
 from peewee import Database
 
-from actors.document import DocumentActor, DocumentProxy
-from actors.errors import PortraitConflict, StoryNotFound
-from actors.records import FileInfo, PortraitJob, PortraitStatus, Story, StoryDraft
-from models import StoredFile, StoryRow, open_database, release_connections, utc_now
+from vignette.actors.document import DocumentActor, DocumentProxy
+from vignette.errors import PortraitConflict, StoryNotFound
+from vignette.models import StoredFile, StoryRow, open_database, release_connections, utc_now
+from vignette.records import FileInfo, PortraitJob, PortraitStatus, Story, StoryDraft
 
 TIMEOUT = 10
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -652,9 +652,9 @@ def test_two_actors_claiming_the_same_portraits_claim_each_exactly_once(db: Data
 
 CHILD_WRITER = """
 import sys
-from actors.document import DocumentActor
-from actors.records import StoryDraft
-from models import open_database
+from vignette.actors.document import DocumentActor
+from vignette.records import StoryDraft
+from vignette.models import open_database
 
 url, count = sys.argv[1], int(sys.argv[2])
 ref = DocumentActor.start(open_database(url))

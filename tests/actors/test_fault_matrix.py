@@ -29,14 +29,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from fastapi.testclient import TestClient
 
-from actors import PortraitErrorCode, PortraitStatus, Story, StorySystem
-from actors.system import recraft_client_factory
-from api import create_app
-from config import Settings
 from tests.conftest import stored_files
 from tests.fakes.images import png_bytes, truncated_jpeg_bytes
 from tests.fakes.network import FakeInternet
 from tests.fakes.recraft_server import Answer, FakeRecraft, RecraftServer
+from vignette.api import create_app
+from vignette.config import Settings
+from vignette.records import PortraitErrorCode, PortraitStatus, Story
+from vignette.system.facade import StorySystem, recraft_client_factory
 
 if TYPE_CHECKING:
     from loguru import Record

@@ -25,18 +25,13 @@ import pytest
 from PIL import Image
 from pytest_httpx import HTTPXMock, IteratorStream
 
-from actors import (
-    PortraitErrorCode,
-    PortraitStatus,
-    Story,
-    StoryNotFound,
-    StorySystem,
-)
-from actors.records import Step
-from config import Settings
-from models import StoredFile
 from tests.conftest import API_KEY, stored_files
 from tests.fakes.images import png_bytes, truncated_jpeg_bytes, webp_bytes
+from vignette.config import Settings
+from vignette.errors import StoryNotFound
+from vignette.models import StoredFile
+from vignette.records import PortraitErrorCode, PortraitStatus, Step, Story
+from vignette.system.facade import StorySystem
 
 if TYPE_CHECKING:
     from loguru import Record

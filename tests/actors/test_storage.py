@@ -11,13 +11,13 @@ import pykka
 import pytest
 from peewee import Database
 
-from actors.document import DocumentActor, DocumentProxy
-from actors.errors import StoredFileNotFound
-from actors.records import FileInfo, PortraitJob, PortraitStatus, StoryDraft
-from actors.storage import Staging, StorageActor, StorageProxy, file_path
-from models import StoredFile, open_database, release_connections
 from tests.conftest import stored_files
 from tests.fakes.images import png_bytes, webp_bytes
+from vignette.actors.document import DocumentActor, DocumentProxy
+from vignette.actors.storage import Staging, StorageActor, StorageProxy, file_path
+from vignette.errors import StoredFileNotFound
+from vignette.models import StoredFile, open_database, release_connections
+from vignette.records import FileInfo, PortraitJob, PortraitStatus, StoryDraft
 
 TIMEOUT = 10
 

@@ -11,15 +11,16 @@ from typing import Any, cast
 import pykka
 import pytest
 
-from actors import InvalidStory, PortraitStatus, StoryGenerationError, StorySystem
-from actors.document import DocumentActor, DocumentProxy
-from actors.messages import PortraitRequested
-from actors.records import StoryDraft
-from actors.story import StoryActor, StoryProxy, StoryStore
-from actors.writer import TemplateWriter
-from config import Settings
-from models import open_database
 from tests.fakes.recraft_server import RecraftServer
+from vignette.actors.document import DocumentActor, DocumentProxy
+from vignette.actors.messages import PortraitRequested
+from vignette.actors.story import StoryActor, StoryProxy, StoryStore
+from vignette.config import Settings
+from vignette.errors import InvalidStory, StoryGenerationError
+from vignette.models import open_database
+from vignette.records import PortraitStatus, StoryDraft
+from vignette.system.facade import StorySystem
+from vignette.writers.template import TemplateWriter
 
 
 @dataclass
@@ -217,7 +218,7 @@ def test_a_request_past_its_callers_deadline_is_not_written_nor_stored(
     document: DocumentProxy, probe: Probe, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = [100.0]
-    monkeypatch.setattr("actors.story.monotonic", lambda: clock[0])
+    monkeypatch.setattr("vignette.actors.story.monotonic", lambda: clock[0])
 
     class SlowWriter(ScriptedWriter):
         def write(self, seed: int | None = None, topic: str | None = None) -> StoryDraft:

@@ -17,15 +17,15 @@ from typing import Any, cast
 import pytest
 from loguru import logger
 
-from actors import PortraitStatus, Story, StorySystem, metrics
-from actors.document import DocumentActor, DocumentProxy
-from actors.records import StoryDraft
-from actors.recraft import RecraftClient
-from actors.system import recraft_client_factory
-from config import Settings
-from models import open_database
 from tests.conftest import stored_files
 from tests.fakes.recraft_server import Answer, RecraftServer
+from vignette import metrics
+from vignette.actors.document import DocumentActor, DocumentProxy
+from vignette.config import Settings
+from vignette.models import open_database
+from vignette.records import PortraitStatus, Story, StoryDraft
+from vignette.recraft.client import RecraftClient
+from vignette.system.facade import StorySystem, recraft_client_factory
 
 
 class WorkerBug(RuntimeError):

@@ -9,11 +9,11 @@ from typing import Any, cast
 import pytest
 from fastapi.testclient import TestClient
 
-from actors import StorySystem
-from actors.recraft import RecraftClient
-from api import create_app
-from config import Settings
 from tests.fakes.recraft_server import RecraftServer
+from vignette.api import create_app
+from vignette.config import Settings
+from vignette.recraft.client import RecraftClient
+from vignette.system.facade import StorySystem
 
 
 @pytest.fixture

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from actors import StorySystem
-from api import create_app
-from api.server import VignetteServer
-from config import Settings
 from tests.fakes.recraft_server import RecraftServer
+from vignette.api import create_app
+from vignette.api.server import VignetteServer
+from vignette.config import Settings
+from vignette.system.facade import StorySystem
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -7,10 +7,10 @@ import hashlib
 import pytest
 from fastapi.testclient import TestClient
 
-from actors import StorySystem
 from tests.api.conftest import story_body
 from tests.fakes.images import png_bytes
 from tests.fakes.recraft_server import RecraftServer
+from vignette.system.facade import StorySystem
 
 
 @pytest.fixture

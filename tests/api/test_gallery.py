@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 
-from actors import PortraitStatus, Story, StorySystem
-from api import create_app
-from api.gallery import should_refresh, summarise
-from config import Settings
 from tests.api.conftest import crashing_factory, story_body
 from tests.fakes.recraft_server import RecraftServer
+from vignette.api import create_app
+from vignette.api.gallery import should_refresh, summarise
+from vignette.config import Settings
+from vignette.records import PortraitStatus, Story
+from vignette.system.facade import StorySystem
 
 
 def story_ids(html: str) -> list[str]:

@@ -12,12 +12,12 @@ import psycopg
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from actors import StorySystem
-from api import create_app
-from config import Settings, load_settings
 from tests.api.conftest import crashing_factory, settled, story_body
 from tests.fakes.recraft_server import RecraftServer
 from tests.postgres import drop_database, fresh_database
+from vignette.api import create_app
+from vignette.config import Settings, load_settings
+from vignette.system.facade import StorySystem
 
 
 def samples(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

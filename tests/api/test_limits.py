@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from api import MAX_BODY_BYTES
 from tests.api.conftest import story_body
+from vignette.api import MAX_BODY_BYTES
 
 
 def oversized_story() -> bytes:

@@ -26,9 +26,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from starlette.types import Receive, Scope, Send
 
-from actors import StorySystem
-from api import create_app
-from config import Settings, load_settings
+from vignette.api import create_app
+from vignette.config import Settings, load_settings
+from vignette.system.facade import StorySystem
 
 # About 30 generated examples for each of the 10 operations, plus the coverage cases.
 EXAMPLES_PER_OPERATION = 30

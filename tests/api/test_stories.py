@@ -8,11 +8,13 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from actors import StoryDraft, StoryGenerationError, StorySystem
-from api import create_app
-from config import Settings
 from tests.api.conftest import story_body
 from tests.fakes.recraft_server import RecraftServer
+from vignette.api import create_app
+from vignette.config import Settings
+from vignette.errors import StoryGenerationError
+from vignette.records import StoryDraft
+from vignette.system.facade import StorySystem
 
 STORY_FIELDS = {
     "id",

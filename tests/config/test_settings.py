@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from config import ConfigError, Secret, Settings, load_settings
+from vignette.config import ConfigError, Secret, Settings, load_settings
 
 SECRET_VALUE = "rk-live-do-not-print-4c1d9e"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from peewee import Database, IntegrityError
 
-from models import SCHEMA_VERSION, SchemaTooNew, SchemaVersion, database, open_database
+from vignette.models import SCHEMA_VERSION, SchemaTooNew, SchemaVersion, database, open_database
 
 
 def sqlite_url(path: Path) -> str:

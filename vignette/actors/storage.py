@@ -1,0 +1,179 @@
+"""StorageActor, and the on-disk layout of stored files.
+
+Files are content-addressed: `<root>/<sha256[:2]>/<sha256>`. Bytes arrive in a temporary
+file under `<root>/tmp/<instance>/`, are fsynced, then renamed into place, so no partial
+file is ever visible under its final name. Each process holds an exclusive lock on its
+own staging directory; a directory whose lock is free belongs to a process that died,
+and is swept on start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, BinaryIO, cast
+
+import pykka
+from loguru import logger
+from pykka.typing import ActorMemberMixin, proxy_method
+
+from vignette.actors.document import DocumentProxy
+from vignette.errors import StoredFileNotFound
+from vignette.records import FileInfo, PortraitJob, StagedFile
+
+ASK_TIMEOUT_S = 60.0
+
+
+def file_path(root: Path, sha256: str) -> Path:
+    return root / sha256[:2] / sha256
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class StagingFile:
+    """A temporary file being written: keeps a running sha256 and size."""
+
+    def __init__(self, path: Path, file: IO[bytes]) -> None:
+        self.path = path
+        self._file = file
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self._file.write(chunk)
+        self._hash.update(chunk)
+        self.size += len(chunk)
+
+    def finish(self) -> None:
+        """Flush and fsync the bytes and close the file; it can then be checked and stored."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+
+    def staged(self, content_type: str) -> StagedFile:
+        """The finished file, described for `StorageActor.commit`."""
+        return StagedFile(str(self.path), self._hash.hexdigest(), self.size, content_type)
+
+
+class Staging:
+    """This process's staging directory under `<root>/tmp`, held by an exclusive lock."""
+
+    def __init__(self, root: Path) -> None:
+        self.base = root / "tmp"
+        self.base.mkdir(parents=True, exist_ok=True)
+        name = uuid.uuid4().hex
+        self._lock = (self.base / f"{name}.lock").open("w")
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self.directory = self.base / name
+        self.directory.mkdir()
+
+    def sweep_abandoned(self) -> int:
+        """Remove staging directories of processes that have died; return how many."""
+        swept = 0
+        for lock_path in self.base.glob("*.lock"):
+            if lock_path.stem == self.directory.name:
+                continue
+            with lock_path.open("a") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its process is alive
+                shutil.rmtree(self.base / lock_path.stem, ignore_errors=True)
+                lock_path.unlink(missing_ok=True)
+                swept += 1
+        return swept
+
+    @contextlib.contextmanager
+    def new_file(self) -> Iterator[StagingFile]:
+        """A fresh temporary file, removed on exit unless it was committed (renamed away)."""
+        fd, name = tempfile.mkstemp(dir=self.directory, suffix=".part")
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                yield StagingFile(path, file)
+        finally:
+            path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+        (self.base / f"{self.directory.name}.lock").unlink(missing_ok=True)
+        self._lock.close()
+
+
+class StorageActor(pykka.ThreadingActor):
+    """Moves staged files into place and records them; opens and deletes stored files."""
+
+    def __init__(self, root: Path, document: DocumentProxy) -> None:
+        super().__init__()
+        self._root = root
+        self._document = document
+
+    def commit_portrait(self, staged: StagedFile, job: PortraitJob) -> FileInfo | None:
+        """Store a staged portrait under its sha256 (the seed's storage.store), then record its
+        row and settle `job`'s story on it in one transaction (updateStoryImage).
+
+        None if the claim is gone (the story was deleted, or its portrait taken back): then
+        no row is left, nor the bytes unless another row has them. A failed record takes
+        back a file this call created. File rows are only written from this actor, one
+        message at a time, so no other row can have come to share the new file meanwhile.
+        """
+        final = file_path(self._root, staged.sha256)
+        created = False
+        if final.exists():
+            os.unlink(staged.path)  # the same content is stored already
+        else:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged.path, final)
+            _fsync_directory(final.parent)
+            created = True
+        try:
+            info = self._document.store_portrait(
+                job, staged.sha256, staged.size, staged.content_type
+            ).get(timeout=ASK_TIMEOUT_S)
+        except Exception:
+            if created:
+                final.unlink(missing_ok=True)
+            raise
+        if info is None and created:
+            final.unlink(missing_ok=True)
+        return info
+
+    def open(self, storage_id: str) -> tuple[BinaryIO, str]:
+        info = self._document.get_file(storage_id).get(timeout=ASK_TIMEOUT_S)
+        if info is None:
+            raise StoredFileNotFound(storage_id)
+        try:
+            file = file_path(self._root, info.sha256).open("rb")
+        except FileNotFoundError:
+            raise StoredFileNotFound(storage_id) from None
+        return cast("BinaryIO", file), info.content_type
+
+    def delete(self, storage_id: str) -> bool:
+        """Delete a file's row, and its bytes unless another row has the same content."""
+        deleted = self._document.delete_file(storage_id).get(timeout=ASK_TIMEOUT_S)
+        if deleted is None:
+            return False
+        info, shared = deleted
+        if not shared:
+            file_path(self._root, info.sha256).unlink(missing_ok=True)
+        logger.bind(storage_id=storage_id).debug("deleted stored file (shared: {})", shared)
+        return True
+
+
+class StorageProxy(ActorMemberMixin, pykka.ActorProxy[StorageActor]):
+    commit_portrait = proxy_method(StorageActor.commit_portrait)
+    open = proxy_method(StorageActor.open)
+    delete = proxy_method(StorageActor.delete)

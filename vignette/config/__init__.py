@@ -1,0 +1,29 @@
+"""Vignette's settings: `load_settings()` and the types it returns."""
+
+from vignette.config.settings import (
+    ConfigError,
+    DatabaseSettings,
+    LoggingSettings,
+    PortraitSettings,
+    RecraftSettings,
+    Secret,
+    ServerSettings,
+    Settings,
+    StorageSettings,
+    StorySettings,
+    load_settings,
+)
+
+__all__ = [
+    "ConfigError",
+    "DatabaseSettings",
+    "LoggingSettings",
+    "PortraitSettings",
+    "RecraftSettings",
+    "Secret",
+    "ServerSettings",
+    "Settings",
+    "StorageSettings",
+    "StorySettings",
+    "load_settings",
+]

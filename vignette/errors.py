@@ -1,0 +1,71 @@
+"""Vignette's exceptions, under one root.
+
+    VignetteError
+    ├── StoryNotFound          (also a LookupError)  no story has that id
+    ├── StoredFileNotFound     (also a LookupError)  no stored file has that id
+    ├── InvalidStory           (also a ValueError)   a submitted story breaks a limit
+    ├── StoryGenerationError                         the story writer failed; nothing stored
+    ├── PortraitConflict                             the portrait is stored or under way
+    └── PortraitFailure                              one step of a portrait failed (internal)
+
+`PortraitFailure` never leaves a portrait worker: it becomes the story's `failed` or
+`skipped` state and one log line.
+"""
+
+from __future__ import annotations
+
+from vignette.records import PortraitErrorCode, PortraitStatus, Step
+
+
+class VignetteError(Exception):
+    """The root of every error Vignette raises on purpose."""
+
+
+class StoryNotFound(VignetteError, LookupError):
+    def __init__(self, story_id: str) -> None:
+        super().__init__(f"no story has id {story_id!r}")
+        self.story_id = story_id
+
+
+class StoredFileNotFound(VignetteError, LookupError):
+    def __init__(self, storage_id: str) -> None:
+        super().__init__(f"no stored file has id {storage_id!r}")
+        self.storage_id = storage_id
+
+
+class InvalidStory(VignetteError, ValueError):
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field} {problem}")
+        self.field = field
+
+
+class StoryGenerationError(VignetteError):
+    """The story writer could not produce a story; nothing was stored."""
+
+
+class PortraitConflict(VignetteError):
+    """A portrait cannot be scheduled again in its present state."""
+
+
+class PortraitFailure(VignetteError):
+    """One step of the portrait pipeline failed, with the contract's code."""
+
+    def __init__(
+        self,
+        step: Step,
+        code: PortraitErrorCode,
+        message: str,
+        status: PortraitStatus = PortraitStatus.FAILED,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(f"{code}: {message}")
+        self.step = step
+        self.code = code
+        self.status = status
+        # Recraft's Retry-After: how long no new call should start (this one is not retried).
+        self.retry_after_s = retry_after_s
+
+    @property
+    def portrait_error(self) -> str:
+        """The story's `portrait_error`: the code, `: `, a human message."""
+        return str(self)
