@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from vignette.config import ConfigError, Secret, Settings, load_settings
+from vignette.config import ConfigError, Settings, load_settings
 
 SECRET_VALUE = "rk-live-do-not-print-4c1d9e"
 
@@ -390,15 +391,15 @@ def test_a_config_error_is_a_value_error() -> None:
 def test_the_api_key_is_read_from_the_environment_into_a_secret() -> None:
     settings = load_settings(env={"RECRAFT_API_KEY": f"  {SECRET_VALUE}\n"})
 
-    assert isinstance(settings.recraft_api_key, Secret)
-    assert settings.recraft_api_key.reveal() == SECRET_VALUE
+    assert isinstance(settings.recraft_api_key, SecretStr)
+    assert settings.recraft_api_key.get_secret_value() == SECRET_VALUE
 
 
 def test_the_openai_key_is_read_from_the_environment_into_a_secret() -> None:
     settings = load_settings(env={"OPENAI_API_KEY": SECRET_VALUE})
 
-    assert isinstance(settings.openai_api_key, Secret)
-    assert settings.openai_api_key.reveal() == SECRET_VALUE
+    assert isinstance(settings.openai_api_key, SecretStr)
+    assert settings.openai_api_key.get_secret_value() == SECRET_VALUE
 
 
 def test_a_secret_never_shows_its_value_and_neither_do_the_settings() -> None:

@@ -17,11 +17,12 @@ from typing import Any
 import httpcore
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from tests.conftest import API_KEY
 from tests.fakes.images import png_bytes
 from vignette.actors.storage import StagingFile
-from vignette.config import Secret, Settings, load_settings
+from vignette.config import Settings, load_settings
 from vignette.download.guard import (
     GuardedBackend,
     PooledTransport,
@@ -303,7 +304,7 @@ def make_client(
 ) -> RecraftClient:
     return RecraftClient(
         settings.recraft,
-        Secret(API_KEY),
+        SecretStr(API_KEY),
         max_file_bytes=settings.storage.max_file_bytes,
         allow_insecure_urls=allow_insecure_urls,
         resolve=dns,
@@ -435,7 +436,7 @@ def test_allow_insecure_urls_lifts_the_guard_for_local_testing(
 
 def test_the_guard_is_on_by_default_and_uses_the_system_resolver(settings: Settings) -> None:
     # White-box on purpose: without a network, the default resolver cannot be exercised.
-    client = RecraftClient(settings.recraft, Secret(API_KEY), max_file_bytes=1000)
+    client = RecraftClient(settings.recraft, SecretStr(API_KEY), max_file_bytes=1000)
     try:
         images: Any = client._images
         backend = images._transport._pool._network_backend

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from loguru import logger
+from pydantic import SecretStr
 from pytest_httpx import HTTPXMock
 
 from tests.conftest import API_KEY
-from vignette.config import Secret, Settings, load_settings
+from vignette.config import Settings, load_settings
 from vignette.errors import PortraitFailure
 from vignette.records import PortraitErrorCode, Step
 from vignette.recraft.client import RETRY_CAP_S, RecraftClient
@@ -40,7 +41,7 @@ class Client:
         self.sleeps: list[float] = []
         self.client = RecraftClient(
             settings.recraft,
-            Secret(API_KEY),
+            SecretStr(API_KEY),
             max_file_bytes=settings.storage.max_file_bytes,
             max_attempts=max_attempts,
             resolve=no_dns,

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from pytest_httpx import HTTPXMock
 
 from tests.fakes.openai_server import OpenAIServer, completion
 from tests.fakes.recraft_server import RecraftServer
-from vignette.config import ConfigError, Secret, Settings, load_settings
+from vignette.config import ConfigError, Settings, load_settings
 from vignette.errors import InvalidStory, StoryGenerationError
 from vignette.records import PortraitStatus
 from vignette.system.facade import StorySystem
@@ -67,7 +68,7 @@ def openai_settings(make_settings: Callable[..., Settings]) -> Callable[..., Set
             **overrides,
         }
         settings = make_settings(api_key=None, **overrides)
-        return dataclasses.replace(settings, openai_api_key=None if key is None else Secret(key))
+        return dataclasses.replace(settings, openai_api_key=None if key is None else SecretStr(key))
 
     return make
 

@@ -3,7 +3,7 @@
 Each key is a field of a frozen dataclass, one per section. A field's metadata says which
 values are allowed; a value outside them stops loading with one line naming the key, the
 value and what is allowed. Secrets come from the environment only and are held in
-`Secret`, whose `repr` and `str` never show the value.
+pydantic's `SecretStr`, whose `repr` and `str` never show the value.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Self
+
+from pydantic import SecretStr
 
 DEFAULT_FILE = Path(__file__).with_name("default.toml")
 ENV_PREFIX = "VIGNETTE_"
@@ -40,29 +42,6 @@ LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL
 
 class ConfigError(ValueError):
     """A setting has a value that is not allowed; the message is one line."""
-
-
-class Secret:
-    """A secret string whose `repr` and `str` hide it; `reveal()` is the only way out."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 def _rule(allowed: str, check: Callable[[Any], bool]) -> dict[str, Any]:
@@ -206,8 +185,8 @@ class Settings:
     stories: StorySettings
     server: ServerSettings
     logging: LoggingSettings
-    recraft_api_key: Secret | None = field(default=None, repr=False)
-    openai_api_key: Secret | None = field(default=None, repr=False)
+    recraft_api_key: SecretStr | None = field(default=None, repr=False)
+    openai_api_key: SecretStr | None = field(default=None, repr=False)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], env: Mapping[str, str]) -> Self:
@@ -344,6 +323,6 @@ def _coerce(key: str, value: Any, type_name: Any, allowed: str) -> Any:
     return value
 
 
-def _secret(env: Mapping[str, str], name: str) -> Secret | None:
+def _secret(env: Mapping[str, str], name: str) -> SecretStr | None:
     value = env.get(name, "").strip()
-    return Secret(value) if value else None
+    return SecretStr(value) if value else None

@@ -33,9 +33,10 @@ from typing import TYPE_CHECKING, Any
 import httpcore
 import httpx
 from loguru import logger
+from pydantic import SecretStr
 
 from vignette.actors.storage import StagingFile
-from vignette.config import RecraftSettings, Secret
+from vignette.config import RecraftSettings
 from vignette.download.guard import (
     MAX_REDIRECTS,
     REDIRECT_STATUSES,
@@ -185,7 +186,7 @@ class RecraftClient:
     def __init__(
         self,
         settings: RecraftSettings,
-        api_key: Secret,
+        api_key: SecretStr,
         *,
         max_file_bytes: int,
         allow_insecure_urls: bool = False,
@@ -238,7 +239,7 @@ class RecraftClient:
         return PortraitFailure(
             step,
             code,
-            message.replace(self._api_key.reveal(), "[redacted]"),
+            message.replace(self._api_key.get_secret_value(), "[redacted]"),
             retry_after_s=retry_after_s,
         )
 
@@ -314,7 +315,7 @@ class RecraftClient:
             response = self._http.post(
                 url,
                 json=self.request_body(prompt),
-                headers={"Authorization": f"Bearer {self._api_key.reveal()}"},
+                headers={"Authorization": f"Bearer {self._api_key.get_secret_value()}"},
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             # Raised before a byte of the request left: it cannot have been billed.

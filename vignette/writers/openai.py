@@ -21,9 +21,10 @@ from typing import Any
 
 import httpx
 from loguru import logger
+from pydantic import SecretStr
 
 from vignette.actors.story import MAX_BODY_CHARS, MAX_TITLE_CHARS
-from vignette.config import ConfigError, Secret, Settings, StorySettings
+from vignette.config import ConfigError, Settings, StorySettings
 from vignette.config.settings import DEFAULT_FILE
 from vignette.errors import InvalidStory, StoryGenerationError
 from vignette.records import StoryDraft
@@ -109,7 +110,7 @@ class OpenAIWriter:
     """
 
     def __init__(
-        self, settings: StorySettings, *, api_key: Secret | None, prompt_limit: int
+        self, settings: StorySettings, *, api_key: SecretStr | None, prompt_limit: int
     ) -> None:
         self._settings = settings
         self._api_key = api_key
@@ -218,7 +219,7 @@ class OpenAIWriter:
         """POST one request; read the whole answer within stories.timeout_s."""
         headers = {"Accept": "application/json"}
         if self._api_key is not None:
-            headers["Authorization"] = f"Bearer {self._api_key.reveal()}"
+            headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
         timeout = self._settings.timeout_s
         deadline = monotonic() + timeout
         too_slow = f"did not answer within {timeout:g} s (stories.timeout_s)"
@@ -326,8 +327,8 @@ class OpenAIWriter:
         return StoryDraft(**values)
 
     def _scrub(self, message: str) -> str:
-        if self._api_key is not None and self._api_key.reveal():
-            message = message.replace(self._api_key.reveal(), "[redacted]")
+        if self._api_key is not None and self._api_key.get_secret_value():
+            message = message.replace(self._api_key.get_secret_value(), "[redacted]")
         return message
 
     def _error(self, reason: str) -> StoryGenerationError:
