@@ -17,7 +17,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from loguru import logger
-from peewee import DatabaseError
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -42,6 +41,7 @@ from vignette.errors import (
     StoryGenerationError,
     StoryNotFound,
 )
+from vignette.models import DatabaseError
 from vignette.records import PortraitStatus
 from vignette.system.facade import StorySystem
 from vignette.writers.template import TOPICS

@@ -1,4 +1,7 @@
-"""peewee models and database set-up; only `actors.document` uses them."""
+"""peewee: tables, database set-up, SQL and migrations. The only package that imports peewee;
+the rest of Vignette sees `Database` and `DatabaseError` through it."""
+
+from peewee import Database, DatabaseError
 
 from vignette.models.database import (
     SCHEMA_VERSION,
@@ -11,6 +14,8 @@ from vignette.models.tables import SchemaVersion, StoredFile, StoryRow, database
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Database",
+    "DatabaseError",
     "SchemaTooNew",
     "SchemaVersion",
     "StoredFile",

@@ -12,7 +12,6 @@ from typing import Any, BinaryIO, Self, TypeVar, cast
 import httpx
 import pykka
 from loguru import logger
-from peewee import Database
 
 from vignette.actors.document import DocumentActor, DocumentProxy
 from vignette.actors.portrait import RecraftClientFactory
@@ -22,7 +21,7 @@ from vignette.actors.supervisor import PortraitSideStatus, PortraitSupervisor, S
 from vignette.config import ConfigError, Settings
 from vignette.errors import StoryGenerationError, StoryNotFound
 from vignette.instance import new_instance_id
-from vignette.models import open_database, release_connections
+from vignette.models import Database, open_database, release_connections
 from vignette.records import FileInfo, PortraitStatus, Story, StoryDraft
 from vignette.recraft.client import RecraftClient
 from vignette.system.changes import ChangeFeed
