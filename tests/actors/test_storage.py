@@ -14,10 +14,11 @@ from peewee import Database
 from tests.conftest import stored_files
 from tests.fakes.images import png_bytes, webp_bytes
 from vignette.actors.document import DocumentActor, DocumentProxy
-from vignette.actors.storage import Staging, StorageActor, StorageProxy, file_path
+from vignette.actors.storage import StorageActor, StorageProxy
 from vignette.errors import StoredFileNotFound
 from vignette.models import StoredFile, open_database, release_connections
 from vignette.records import FileInfo, PortraitJob, PortraitStatus, StoryDraft
+from vignette.storage.staging import Staging, file_path
 
 TIMEOUT = 10
 

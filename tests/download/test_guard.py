@@ -21,7 +21,6 @@ from pydantic import SecretStr
 
 from tests.conftest import API_KEY
 from tests.fakes.images import png_bytes
-from vignette.actors.storage import StagingFile
 from vignette.config import Settings, load_settings
 from vignette.download.guard import (
     GuardedBackend,
@@ -36,6 +35,7 @@ from vignette.download.guard import (
 from vignette.errors import PortraitFailure
 from vignette.records import PortraitErrorCode
 from vignette.recraft.client import RecraftClient, shared_ssl_context
+from vignette.storage.staging import StagingFile
 
 PUBLIC = "93.184.216.34"
 OTHER_PUBLIC = "104.16.132.229"

@@ -21,7 +21,7 @@ from loguru import logger
 from vignette import metrics
 from vignette.actors.document import DocumentProxy
 from vignette.actors.messages import PortraitFinished, WorkerCrashed
-from vignette.actors.storage import Staging, StorageProxy
+from vignette.actors.storage import StorageProxy
 from vignette.download.gate import WorkGate
 from vignette.download.images import NotAnImage, identify_image
 from vignette.errors import PortraitFailure
@@ -34,6 +34,7 @@ from vignette.records import (
     Step,
 )
 from vignette.recraft.client import RecraftClient
+from vignette.storage.staging import Staging
 
 ASK_TIMEOUT_S = 60.0
 

@@ -35,10 +35,11 @@ from vignette.actors.messages import (
     WorkerCrashed,
 )
 from vignette.actors.portrait import PortraitActor, RecraftClientFactory
-from vignette.actors.storage import Staging, StorageProxy
+from vignette.actors.storage import StorageProxy
 from vignette.config import PortraitSettings
 from vignette.instance import owner_is_dead
 from vignette.records import PortraitErrorCode, PortraitJob, PortraitStatus
+from vignette.storage.staging import Staging
 
 ASK_TIMEOUT_S = 60.0
 RESTART_BACKOFF_BASE_S = 0.01

@@ -35,7 +35,6 @@ import httpx
 from loguru import logger
 from pydantic import SecretStr
 
-from vignette.actors.storage import StagingFile
 from vignette.config import RecraftSettings
 from vignette.download.guard import (
     MAX_REDIRECTS,
@@ -50,6 +49,7 @@ from vignette.download.guard import (
 )
 from vignette.errors import PortraitFailure
 from vignette.records import PortraitErrorCode, Step
+from vignette.storage.staging import StagingFile
 
 if TYPE_CHECKING:
     from loguru import Logger

@@ -15,7 +15,7 @@ from loguru import logger
 
 from vignette.actors.document import DocumentActor, DocumentProxy
 from vignette.actors.portrait import RecraftClientFactory
-from vignette.actors.storage import Staging, StorageActor, StorageProxy
+from vignette.actors.storage import StorageActor, StorageProxy
 from vignette.actors.story import StoryActor, StoryProxy, StoryStore
 from vignette.actors.supervisor import PortraitSideStatus, PortraitSupervisor, SupervisorProxy
 from vignette.config import ConfigError, Settings
@@ -24,6 +24,7 @@ from vignette.instance import new_instance_id
 from vignette.models import Database, open_database, release_connections
 from vignette.records import FileInfo, PortraitStatus, Story, StoryDraft
 from vignette.recraft.client import RecraftClient
+from vignette.storage.staging import Staging
 from vignette.system.changes import ChangeFeed
 from vignette.writers.openai import OpenAIWriter
 from vignette.writers.template import StoryWriter, TemplateWriter

@@ -1,0 +1,1 @@
+"""Where portrait files live: the on-disk layout and the staging area."""
