@@ -61,6 +61,11 @@ class Story:
     updated_at: datetime
 
 
+# The longest title and body a story may have (the prompt's limit depends on the model).
+MAX_TITLE_CHARS = 200
+MAX_BODY_CHARS = 20_000
+
+
 @dataclass(frozen=True, slots=True)
 class StoryDraft:
     """A story not yet stored: what a writer produces or a caller submits."""

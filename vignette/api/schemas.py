@@ -7,9 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from vignette.actors.story import MAX_BODY_CHARS, MAX_TITLE_CHARS
 from vignette.actors.supervisor import PortraitSideStatus
-from vignette.records import PortraitStatus, Story
+from vignette.records import MAX_BODY_CHARS, MAX_TITLE_CHARS, PortraitStatus, Story
 
 MAX_TOPIC_CHARS = 100
 # Integers JSON carries exactly everywhere (JavaScript's safe integers).

@@ -5,16 +5,13 @@ The system prompt comes from a file (`stories.prompt_file`, or the shipped
 `config/story_prompt.md`); the user message, written here, carries the topic and the
 answer's contract, so a replaced prompt cannot loosen it. The answer is requested as JSON
 with a strict schema, or in plain JSON mode from servers that reject schemas (remembered per
-writer), and checked field by field. Every failure leaves as a `StoryGenerationError` whose
-message names the cause; httpx's exceptions never escape, and the API key, sent only in the
-Authorization header, is scrubbed from every message.
+writer), and checked field by field (`writers/openai_answer.py`). Every failure leaves as a
+`StoryGenerationError` whose message names the cause; httpx's exceptions never escape, and
+the API key, sent only in the Authorization header, is scrubbed from every message.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from time import monotonic
 from typing import Any
@@ -23,40 +20,27 @@ import httpx
 from loguru import logger
 from pydantic import SecretStr
 
-from vignette.actors.story import MAX_BODY_CHARS, MAX_TITLE_CHARS
 from vignette.config import ConfigError, Settings, StorySettings
 from vignette.config.settings import DEFAULT_FILE
+from vignette.download.guard import is_local_host
 from vignette.errors import InvalidStory, StoryGenerationError
-from vignette.records import StoryDraft
-from vignette.recraft.client import is_local_host, shared_ssl_context
+from vignette.net.messages import scrub
+from vignette.net.tls import shared_ssl_context
+from vignette.records import MAX_BODY_CHARS, MAX_TITLE_CHARS, StoryDraft
+from vignette.writers.openai_answer import (
+    Answer,
+    BadAnswer,
+    UnusableAnswer,
+    error_detail,
+    read_story,
+    rejects_json_schema,
+    story_schema,
+)
 
 SHIPPED_PROMPT = DEFAULT_FILE.with_name("story_prompt.md")
-FIELDS = ("title", "body", "image_generation_prompt")
 MAX_TOPIC_CHARS = 200
 # A story is at most about 21,000 characters; an answer far larger is a broken server.
 MAX_ANSWER_BYTES = 1024 * 1024
-EXCERPT_CHARS = 300
-_FENCED = re.compile(r"\s*```[A-Za-z]*\s*\n(.*?)\n?\s*```\s*", re.DOTALL)
-
-
-class _Unusable(Exception):
-    """An answer the server delivered but whose story is malformed: worth asking again."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    status: int
-    headers: httpx.Headers
-    content: bytes
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", errors="replace")
-
-
-def _excerpt(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "..."
 
 
 def load_system_prompt(prompt_file: str) -> str:
@@ -73,33 +57,6 @@ def load_system_prompt(prompt_file: str) -> str:
             f"stories.prompt_file = {prompt_file!r} is not allowed: the file is empty"
         )
     return text.strip()
-
-
-def story_schema(prompt_limit: int) -> dict[str, Any]:
-    """The strict JSON schema of an answer (limits are described: strict mode has no maxLength)."""
-
-    def text(description: str) -> dict[str, str]:
-        return {"type": "string", "description": description}
-
-    return {
-        "name": "patient_story",
-        "strict": True,
-        "schema": {
-            "type": "object",
-            "properties": {
-                "title": text(
-                    f"The patient's name, age and complaint; at most {MAX_TITLE_CHARS} characters"
-                ),
-                "body": text(f"The patient's story; at most {MAX_BODY_CHARS:,} characters"),
-                "image_generation_prompt": text(
-                    "A photographic portrait of the patient: age, appearance, setting, mood, "
-                    f"photographic style; nothing graphic; at most {prompt_limit:,} characters"
-                ),
-            },
-            "required": list(FIELDS),
-            "additionalProperties": False,
-        },
-    }
 
 
 class OpenAIWriter:
@@ -189,7 +146,7 @@ class OpenAIWriter:
             for attempt in range(1, attempts + 1):
                 try:
                     return self._attempt(client, seed, topic)
-                except _Unusable as problem:
+                except UnusableAnswer as problem:
                     if attempt == attempts:
                         tries = f" (after {attempts} attempts)" if attempts > 1 else ""
                         raise self._error(f"{problem}{tries}") from None
@@ -197,25 +154,28 @@ class OpenAIWriter:
                         "the story model's answer was unusable, asking again ({}/{}): {}",
                         attempt + 1,
                         attempts,
-                        self._scrub(str(problem)),
+                        scrub(str(problem), self._api_key),
                     )
         raise AssertionError("unreachable: stories.max_attempts is at least 1")
 
     def _attempt(self, client: httpx.Client, seed: int | None, topic: str | None) -> StoryDraft:
         answer = self._post(client, self.request_body(seed, topic))
-        if self.json_schema_supported and _rejects_json_schema(answer):
+        if self.json_schema_supported and rejects_json_schema(answer):
             self.json_schema_supported = False
             logger.bind(step="write").warning(
                 "{} does not take json_schema output ({}); asking in JSON mode from now on",
                 self._where,
-                self._scrub(_error_detail(answer)),
+                scrub(error_detail(answer), self._api_key),
             )
             answer = self._post(client, self.request_body(seed, topic))
         if not 200 <= answer.status < 300:
             raise self._http_error(answer)
-        return self._parse(answer)
+        try:
+            return read_story(answer, self._prompt_limit)
+        except BadAnswer as problem:
+            raise self._error(str(problem)) from None
 
-    def _post(self, client: httpx.Client, body: dict[str, Any]) -> _Answer:
+    def _post(self, client: httpx.Client, body: dict[str, Any]) -> Answer:
         """POST one request; read the whole answer within stories.timeout_s."""
         headers = {"Accept": "application/json"}
         if self._api_key is not None:
@@ -235,7 +195,7 @@ class OpenAIWriter:
                         )
                     if monotonic() > deadline:
                         raise self._error(too_slow)
-                return _Answer(response.status_code, response.headers, bytes(content))
+                return Answer(response.status_code, response.headers, bytes(content))
         except httpx.TimeoutException:
             raise self._error(too_slow) from None
         except httpx.HTTPError as error:
@@ -245,12 +205,12 @@ class OpenAIWriter:
 
     # Reading the answer ------------------------------------------------------------------
 
-    def _http_error(self, answer: _Answer) -> StoryGenerationError:
-        reason = f"answered {answer.status}: {_error_detail(answer)}"
+    def _http_error(self, answer: Answer) -> StoryGenerationError:
+        reason = f"answered {answer.status}: {error_detail(answer)}"
         if answer.status == 429:
             retry_after = answer.headers.get("retry-after")
             wait = f" (Retry-After: {retry_after})" if retry_after else ""
-            reason = f"answered 429 Too Many Requests{wait}: {_error_detail(answer)}"
+            reason = f"answered 429 Too Many Requests{wait}: {error_detail(answer)}"
         elif answer.status in (401, 403):
             reason += (
                 "; check OPENAI_API_KEY"
@@ -259,80 +219,8 @@ class OpenAIWriter:
             )
         return self._error(reason)
 
-    def _parse(self, answer: _Answer) -> StoryDraft:
-        try:
-            completion = json.loads(answer.content)
-        except (ValueError, RecursionError):
-            raise self._error(
-                f"answered {answer.status} with something that is not JSON: "
-                f"{_excerpt(answer.text) or '(empty body)'}"
-            ) from None
-        choices = completion.get("choices") if isinstance(completion, dict) else None
-        choice = choices[0] if isinstance(choices, list) and choices else None
-        message = choice.get("message") if isinstance(choice, dict) else None
-        if not isinstance(choice, dict) or not isinstance(message, dict):
-            raise self._error(
-                f"the answer is not a chat completion (no choices[0].message): "
-                f"{_excerpt(answer.text)}"
-            )
-        refusal = message.get("refusal")
-        if isinstance(refusal, str) and refusal.strip():
-            raise self._error(f"the model refused: {_excerpt(refusal)}")
-        finish_reason = choice.get("finish_reason")
-        if finish_reason == "content_filter":
-            raise self._error(
-                "the server's content filter withheld the answer (finish_reason content_filter)"
-            )
-        if finish_reason == "length":
-            raise _Unusable(
-                "the answer was cut off at the model's length limit (finish_reason length) "
-                "before its JSON was complete"
-            )
-        return self._draft(message.get("content"))
-
-    def _draft(self, content: Any) -> StoryDraft:
-        if not isinstance(content, str) or not content.strip():
-            raise _Unusable("the answer has no content")
-        fenced = _FENCED.fullmatch(content)  # some local models fence JSON even in JSON mode
-        try:
-            data = json.loads(fenced.group(1) if fenced else content)
-        except json.JSONDecodeError as error:
-            raise _Unusable(
-                f"the answer is not valid JSON ({error.msg} at character {error.pos}): "
-                f"{_excerpt(content)}"
-            ) from None
-        except RecursionError:
-            raise _Unusable("the answer's JSON is nested too deeply") from None
-        if not isinstance(data, dict):
-            raise _Unusable(f"the answer is JSON but not an object: {_excerpt(content)}")
-        limits = {
-            "title": MAX_TITLE_CHARS,
-            "body": MAX_BODY_CHARS,
-            "image_generation_prompt": self._prompt_limit,
-        }
-        values: dict[str, str] = {}
-        for name in FIELDS:
-            if name not in data:
-                keys = ", ".join(sorted(map(str, data))) or "none"
-                raise _Unusable(f"the answer has no {name} (its keys: {_excerpt(keys)})")
-            value = data[name]
-            if not isinstance(value, str):
-                raise _Unusable(f"{name} is {type(value).__name__}, not a string")
-            value = value.strip()
-            if not value:
-                raise _Unusable(f"{name} is empty")
-            if len(value) > limits[name]:
-                raise _Unusable(f"{name} is {len(value):,} characters; at most {limits[name]:,}")
-            values[name] = value
-        return StoryDraft(**values)
-
-    def _scrub(self, message: str) -> str:
-        if self._api_key is not None and self._api_key.get_secret_value():
-            message = message.replace(self._api_key.get_secret_value(), "[redacted]")
-        return message
-
     def _error(self, reason: str) -> StoryGenerationError:
-        return StoryGenerationError(self._scrub(f"{self._where}: {reason}"))
+        return StoryGenerationError(scrub(f"{self._where}: {reason}", self._api_key))
 
 
 def _checked_topic(topic: str | None) -> str | None:
@@ -344,27 +232,3 @@ def _checked_topic(topic: str | None) -> str | None:
     if len(cleaned) > MAX_TOPIC_CHARS:
         raise InvalidStory("topic", f"is {len(cleaned):,} characters; at most {MAX_TOPIC_CHARS}")
     return cleaned
-
-
-def _error_detail(answer: _Answer) -> str:
-    """A short reading of an error answer: OpenAI's `{error: {message, code}}`, or the text."""
-    try:
-        body = json.loads(answer.content)
-    except (ValueError, RecursionError):
-        body = None
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and error.get("message"):
-            code = error.get("code")
-            return _excerpt(f"{error['message']} ({code})" if code else str(error["message"]))
-        if isinstance(error, str) and error.strip():
-            return _excerpt(error)
-    return _excerpt(answer.text) or "(empty body)"
-
-
-def _rejects_json_schema(answer: _Answer) -> bool:
-    """A 400 (or 422) that blames the response_format: the server has no json_schema mode."""
-    if answer.status not in (400, 422):
-        return False
-    text = answer.text.lower()
-    return "response_format" in text or "json_schema" in text

@@ -1,19 +1,12 @@
-"""Story writers. The template writer is offline, deterministic for a seed, and varied."""
+"""The template story writer: offline, deterministic for a seed, and varied."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Protocol
 
 from vignette.errors import InvalidStory
 from vignette.records import StoryDraft
-
-
-class StoryWriter(Protocol):
-    """Anything that writes a story draft: the template writer, or a language model."""
-
-    def write(self, seed: int | None = None, topic: str | None = None) -> StoryDraft: ...
 
 
 @dataclass(frozen=True)
