@@ -57,8 +57,8 @@ from bench.common import (
 )
 from vignette.download.images import identify_image
 from vignette.models import StoryRow, open_database, utc_now
+from vignette.net.tls import shared_ssl_context
 from vignette.records import PortraitStatus
-from vignette.recraft.client import shared_ssl_context
 from vignette.system.facade import StorySystem
 
 CHUNK = 64 * 1024

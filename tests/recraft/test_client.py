@@ -1,5 +1,5 @@
-"""RecraftClient's request side: error answers in plain words, the body per model family,
-the prompt limit, and opt-in retries (which never repeat a call that may have been billed).
+"""RecraftClient's request side: the body per model family, the prompt limit, and opt-in
+retries (which never repeat a call that may have been billed).
 
 pytest-httpx stands in for Recraft; sleeping and jitter are injected, so nothing waits.
 """
@@ -13,154 +13,15 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from loguru import logger
-from pydantic import SecretStr
 from pytest_httpx import HTTPXMock
 
-from tests.conftest import API_KEY
-from vignette.config import Settings, load_settings
-from vignette.errors import PortraitFailure
+from tests.recraft.conftest import ANSWER, GENERATIONS_URL, IMAGE_URL, Client
+from vignette.config import Settings
 from vignette.records import PortraitErrorCode, Step
-from vignette.recraft.client import RETRY_CAP_S, RecraftClient
+from vignette.recraft.client import RETRY_CAP_S
 
 if TYPE_CHECKING:
     from loguru import Record
-
-GENERATIONS_URL = "https://external.api.recraft.ai/v1/images/generations"
-IMAGE_URL = "https://img.recraft.ai/abc"
-ANSWER = {"created": 1, "credits": 40, "data": [{"image_id": "a", "url": IMAGE_URL}]}
-
-
-def no_dns(host: str, port: int) -> list[str]:
-    raise AssertionError(f"no test may resolve {host}")
-
-
-class Client:
-    """A RecraftClient whose waits are recorded instead of slept."""
-
-    def __init__(self, settings: Settings, max_attempts: int = 1, jitter: float = 0.5) -> None:
-        self.sleeps: list[float] = []
-        self.client = RecraftClient(
-            settings.recraft,
-            SecretStr(API_KEY),
-            max_file_bytes=settings.storage.max_file_bytes,
-            max_attempts=max_attempts,
-            resolve=no_dns,
-            sleep=self.sleeps.append,
-            random=lambda: jitter,
-        )
-
-    def generate(self, prompt: str = "an old sailor", log: Any = None) -> str:
-        return self.client.generate_image_url(prompt, log)
-
-    def failure(self, prompt: str = "an old sailor", log: Any = None) -> PortraitFailure:
-        with pytest.raises(PortraitFailure) as caught:
-            self.generate(prompt, log)
-        return caught.value
-
-
-@pytest.fixture
-def settings_for() -> Callable[..., Settings]:
-    def make(**env: str) -> Settings:
-        return load_settings(env={f"VIGNETTE_{k.upper()}": v for k, v in env.items()})
-
-    return make
-
-
-@pytest.fixture
-def settings(settings_for: Callable[..., Settings]) -> Settings:
-    return settings_for()
-
-
-@pytest.fixture
-def client(settings: Settings) -> Client:
-    return Client(settings)
-
-
-# Error answers in plain words ----------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("status", "answer", "error"),
-    [
-        pytest.param(
-            402,
-            {"json": {"code": "not_enough_credits", "message": "Top up your account"}},
-            "api_error: not enough credits (Recraft answered 402: not_enough_credits: "
-            "Top up your account)",
-            id="json-not-enough-credits",
-        ),
-        pytest.param(
-            400,
-            {"json": {"code": "invalid_image_size", "message": "size 5x5 is not supported"}},
-            "api_error: invalid image size (Recraft answered 400: invalid_image_size: "
-            "size 5x5 is not supported)",
-            id="json-unknown-code-humanised",
-        ),
-        pytest.param(
-            400,
-            {"json": {"message": "prompt is required"}},
-            "api_error: Recraft refused the request (Recraft answered 400: prompt is required)",
-            id="json-without-code",
-        ),
-        pytest.param(
-            401,
-            {"text": "request unauthorized", "headers": {"content-type": "text/plain"}},
-            "api_error: the API key was refused (Recraft answered 401: request unauthorized)",
-            id="text-plain-401",
-        ),
-        pytest.param(
-            404,
-            {"text": "404 page not found", "headers": {"content-type": "text/plain"}},
-            "api_error: no such endpoint (check recraft.base_url) (Recraft answered 404: "
-            "404 page not found)",
-            id="text-plain-404",
-        ),
-        pytest.param(
-            502,
-            {"text": "<html><h1>Bad gateway</h1></html>", "headers": {"content-type": "text/html"}},
-            "api_error: Recraft failed on its side (Recraft answered 502: "
-            "<html><h1>Bad gateway</h1></html>)",
-            id="html-502",
-        ),
-        pytest.param(
-            400,
-            {"content": b'{"code": ', "headers": {"content-type": "application/json"}},
-            'api_error: Recraft refused the request (Recraft answered 400: {"code":)',
-            id="broken-json",
-        ),
-        pytest.param(
-            403,
-            {"content": b""},
-            "api_error: access denied (Recraft answered 403: (empty body))",
-            id="empty-body",
-        ),
-    ],
-)
-def test_error_answers_become_a_clear_message(
-    status: int, answer: dict[str, Any], error: str, client: Client, httpx_mock: HTTPXMock
-) -> None:
-    httpx_mock.add_response(method="POST", url=GENERATIONS_URL, status_code=status, **answer)
-
-    failure = client.failure()
-
-    assert failure.step is Step.REQUEST
-    assert failure.portrait_error == error
-
-
-def test_a_key_echoed_in_an_error_answer_is_redacted(client: Client, httpx_mock: HTTPXMock) -> None:
-    httpx_mock.add_response(
-        method="POST",
-        url=GENERATIONS_URL,
-        status_code=401,
-        json={"code": "unauthorized", "message": f"token {API_KEY} is not valid"},
-    )
-
-    failure = client.failure()
-
-    assert API_KEY not in failure.portrait_error
-    assert "token [redacted] is not valid" in failure.portrait_error
-    assert failure.portrait_error.startswith("api_error: the API key was refused")
-
 
 # The body per model family, and the prompt limit ---------------------------------------------
 
