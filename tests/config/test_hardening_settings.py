@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.config.test_settings import config_error
+from tests.config.support import config_error
 from vignette.config import Settings, load_settings
-from vignette.config.settings import V3_SIZES, V4_SIZES
+from vignette.config.recraft_rules import V3_SIZES, V4_SIZES
 
 
 def load(**env: str) -> Settings:

@@ -1,7 +1,7 @@
 """Vignette's settings: `load_settings()` and the types it returns."""
 
+from vignette.config.loading import ConfigError
 from vignette.config.settings import (
-    ConfigError,
     DatabaseSettings,
     LoggingSettings,
     PortraitSettings,
