@@ -1,4 +1,5 @@
-"""The gallery at `GET /`: server-rendered with Jinja2, no front-end build step."""
+"""The gallery at `GET /`: its route and page, server-rendered with Jinja2, no front-end
+build step."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
+from vignette.api.dependencies import System
 from vignette.api.schemas import file_url
 from vignette.records import PortraitStatus, Story
 from vignette.system.facade import StorySystem
@@ -21,6 +23,7 @@ SUMMARY_CHARS = 200
 REFRESH_S = 3
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+router = APIRouter(tags=["gallery"])
 
 STATE_LABELS = {
     PortraitStatus.PENDING: "Waiting for its portrait",
@@ -126,3 +129,8 @@ def render(request: Request, system: StorySystem) -> HTMLResponse:
         },
         headers={"Cache-Control": "no-store"},
     )
+
+
+@router.get("/", response_class=HTMLResponse, summary="The gallery")
+def gallery_page(request: Request, system: System) -> HTMLResponse:
+    return render(request, system)

@@ -1,0 +1,71 @@
+"""`GET /api/files/{storage_id}`: a stored portrait, streamed, with its ETag (its sha256)
+and a 304 for a client that already has it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, BinaryIO
+
+from fastapi import APIRouter, Header, Response
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
+
+from vignette.api.dependencies import System
+from vignette.api.openapi import NOT_FOUND
+from vignette.errors import StoredFileNotFound
+
+CACHE_FOREVER = "public, max-age=31536000, immutable"
+CHUNK_BYTES = 64 * 1024
+
+router = APIRouter(tags=["files"])
+
+
+@router.get(
+    "/api/files/{storage_id}",
+    summary="A stored portrait",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The image, with its Content-Type and ETag (its sha256)",
+            "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        304: {"description": "Not modified: If-None-Match names this file's ETag"},
+        **NOT_FOUND,
+    },
+)
+def get_file(
+    system: System,
+    storage_id: str,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    info = system.file_info(storage_id)
+    if info is None:
+        raise StoredFileNotFound(storage_id)
+    headers = {"ETag": f'"{info.sha256}"', "Cache-Control": CACHE_FOREVER}
+    if _etag_matches(if_none_match, headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    file, content_type = system.open_file(storage_id)
+    headers["Content-Length"] = str(info.size)
+    headers["X-Content-Type-Options"] = "nosniff"
+    return StreamingResponse(
+        _chunks(file),
+        media_type=content_type,
+        headers=headers,
+        background=BackgroundTask(file.close),
+    )
+
+
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    if if_none_match is None:
+        return False
+    for tag in if_none_match.split(","):
+        tag = tag.strip()
+        if tag == "*" or tag.removeprefix("W/") == etag:
+            return True
+    return False
+
+
+def _chunks(file: BinaryIO) -> Iterator[bytes]:
+    with file:
+        while chunk := file.read(CHUNK_BYTES):
+            yield chunk

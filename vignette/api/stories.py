@@ -1,0 +1,107 @@
+"""The story routes, `/api/stories`: write, submit, list, read, delete, and schedule a
+portrait again."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Response
+
+from vignette.api.dependencies import System
+from vignette.api.openapi import BODY_ERRORS, NOT_FOUND, error_answer
+from vignette.api.schemas import GenerateIn, StoryIn, StoryList, StoryOut
+from vignette.errors import InvalidStory, StoryGenerationError, StoryNotFound
+from vignette.records import PortraitStatus
+
+MAX_LIST_LIMIT = 500
+
+router = APIRouter(prefix="/api/stories", tags=["stories"])
+
+
+@router.post(
+    "/generate",
+    status_code=201,
+    summary="Write a story with the configured writer",
+    responses={
+        502: error_answer("The story writer failed; nothing was stored"),
+        **BODY_ERRORS,
+    },
+)
+def generate_story(
+    system: System, steering: Annotated[GenerateIn | None, Body()] = None
+) -> StoryOut:
+    wanted = steering or GenerateIn()
+    try:
+        story = system.generate_story(seed=wanted.seed, topic=wanted.topic)
+    except InvalidStory as error:
+        if error.field == "topic":
+            raise  # the caller's topic: 422
+        # The writer's story broke a limit: the writer failed, not the request.
+        raise StoryGenerationError(f"the story it wrote is invalid: {error}") from error
+    return StoryOut.of(story)
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Store a story written elsewhere and schedule its portrait",
+    responses=BODY_ERRORS,
+)
+def submit_story(system: System, story: StoryIn) -> StoryOut:
+    # Limits (the prompt's is the configured model's) are checked by the system: 422.
+    stored = system.submit_story(
+        title=story.title,
+        body=story.body,
+        image_generation_prompt=story.image_generation_prompt,
+    )
+    return StoryOut.of(stored)
+
+
+@router.get("", summary="Stories, newest first")
+def list_stories(
+    system: System,
+    status: Annotated[
+        PortraitStatus | None, Query(description="only stories whose portrait is in this state")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = 50,
+) -> StoryList:
+    stories = system.list_stories(status=status, limit=limit)
+    return StoryList(stories=[StoryOut.of(story) for story in stories])
+
+
+@router.get("/{story_id}", summary="One story", responses=NOT_FOUND)
+def get_story(system: System, story_id: str) -> StoryOut:
+    story = system.get_story(story_id)
+    if story is None:
+        raise StoryNotFound(story_id)
+    return StoryOut.of(story)
+
+
+@router.delete(
+    "/{story_id}",
+    status_code=204,
+    summary="Delete a story and its portrait file",
+    responses=NOT_FOUND,
+)
+def delete_story(system: System, story_id: str) -> Response:
+    system.delete_story(story_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{story_id}/portrait",
+    status_code=202,
+    summary="Schedule a story's portrait again",
+    description="For a failed or skipped portrait; a stored one only with `force=true`. "
+    "With a prompt, each scheduling is one paid Recraft call.",
+    responses={
+        **NOT_FOUND,
+        409: error_answer("The portrait is stored (without force) or under way"),
+    },
+)
+def regenerate_portrait(
+    system: System,
+    story_id: str,
+    force: Annotated[bool, Query(description="regenerate a stored portrait too")] = False,
+) -> StoryOut:
+    return StoryOut.of(system.regenerate_portrait(story_id, force=force))
