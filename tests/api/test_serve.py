@@ -1,6 +1,6 @@
 """`python runner.py serve` as a user meets it: a subprocess that answers HTTP on its URL.
 
-Output is read line by line with a deadline (tests/cli/test_cli.py's LineReader); no test
+Output is read line by line with a deadline (tests/cli/harness.py's LineReader); no test
 sleeps.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli.test_cli import REPO_ROOT, RUNNER, LineReader, clean_environment
+from tests.cli.harness import REPO_ROOT, RUNNER, LineReader, clean_environment
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 

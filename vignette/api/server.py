@@ -1,15 +1,13 @@
-"""Serving the app with uvicorn: Vignette's signal handling, and uvicorn's logs in loguru."""
+"""Serving the app with uvicorn, leaving signals to Vignette and naming the URL it listens on."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import socket
 from collections.abc import Callable, Iterator
 
 import uvicorn
 from fastapi import FastAPI
-from loguru import logger
 
 # How long a stopping server lets open requests finish before closing them.
 GRACEFUL_SHUTDOWN_S = 5
@@ -19,7 +17,7 @@ class VignetteServer(uvicorn.Server):
     """uvicorn that leaves signals to its caller and reports its URL once it listens.
 
     uvicorn would install its own SIGINT/SIGTERM handlers while it serves, and raise the
-    signal again when it returns; `runner.py serve` handles both signals itself (the first
+    signal again when it returns; the `serve` command handles both signals itself (the first
     stops uvicorn and then the actors, the second exits at once) and sets `should_exit`.
     """
 
@@ -35,7 +33,7 @@ class VignetteServer(uvicorn.Server):
                 app,
                 host=host,
                 port=port,
-                log_config=None,  # uvicorn's records go to loguru (route_uvicorn_logs)
+                log_config=None,  # its records go to loguru (vignette.config.logging)
                 access_log=False,
                 lifespan="off",
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
@@ -59,21 +57,3 @@ class VignetteServer(uvicorn.Server):
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{port}"
-
-
-class _ToLoguru(logging.Handler):
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            level: str | int = logger.level(record.levelname).name
-        except ValueError:
-            level = record.levelno
-        logger.opt(exception=record.exc_info).log(level, "{}", record.getMessage())
-
-
-def route_uvicorn_logs(level: int = logging.WARNING) -> None:
-    """Send uvicorn's warnings and errors (a port in use, an app exception) to loguru."""
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        log = logging.getLogger(name)
-        log.handlers = [_ToLoguru()]
-        log.setLevel(level)
-        log.propagate = False

@@ -1,0 +1,31 @@
+"""`status`: how many stories are in each portrait state, read from the database alone."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.table import Table
+
+from vignette.config import Settings
+from vignette.system.reads import read_counts
+
+
+def status(settings: Settings, _: argparse.Namespace) -> int:
+    """Print how many stories are in each portrait state, and why portraits failed."""
+    by_status, by_code = read_counts(settings)
+    table = Table(title="Stories by portrait state")
+    table.add_column("state")
+    table.add_column("stories", justify="right")
+    for state, count in by_status.items():
+        table.add_row(str(state), str(count))
+    table.add_row("total", str(sum(by_status.values())), style="bold")
+    Console().print(table)
+    if by_code:
+        codes = Table(title="Failed and skipped portraits by code")
+        codes.add_column("code")
+        codes.add_column("stories", justify="right")
+        for code, count in sorted(by_code.items(), key=lambda item: -item[1]):
+            codes.add_row(code, str(count))
+        Console().print(codes)
+    return 0
