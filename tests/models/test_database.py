@@ -1,4 +1,5 @@
-"""open_database on real SQLite files: tables, schema version, pragmas, refusals."""
+"""open_database on real SQLite files: tables, schema version, pragmas, refusals; and what
+happens to a connection found lost."""
 
 from __future__ import annotations
 
@@ -9,9 +10,16 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from peewee import Database, IntegrityError
+from peewee import Database, IntegrityError, OperationalError
 
-from vignette.models import SCHEMA_VERSION, SchemaTooNew, SchemaVersion, database, open_database
+from vignette.models import (
+    SCHEMA_VERSION,
+    SchemaTooNew,
+    SchemaVersion,
+    closing_lost_connection,
+    database,
+    open_database,
+)
 
 
 def sqlite_url(path: Path) -> str:
@@ -210,3 +218,26 @@ def test_a_version_1_database_is_migrated_keeping_its_stories(
         kept = raw.execute("SELECT title, portrait_status FROM stories").fetchall()
     assert {"portrait_owner", "portrait_lease_until"} <= columns
     assert kept == [("Kept", "pending")]
+
+
+def test_a_lost_connection_is_closed_so_the_next_statement_opens_a_new_one(
+    db_path: Path, opened: list[Database]
+) -> None:
+    db = open_and_keep(sqlite_url(db_path), opened)
+    db.connect(reuse_if_open=True)
+
+    with pytest.raises(OperationalError), closing_lost_connection(db):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    assert db.is_closed()
+    assert db.execute_sql("SELECT 1").fetchone() == (1,)  # reconnects on its own
+
+
+def test_other_errors_leave_the_connection_open(db_path: Path, opened: list[Database]) -> None:
+    db = open_and_keep(sqlite_url(db_path), opened)
+    db.connect(reuse_if_open=True)
+
+    with pytest.raises(IntegrityError), closing_lost_connection(db):
+        raise IntegrityError("a constraint failed")
+
+    assert not db.is_closed()

@@ -1,23 +1,20 @@
-"""Opening the database named by `database.url`, creating tables, recording the schema."""
+"""Opening the database named by `database.url` (bringing its schema up to date), and
+giving back connections: a pool's idle ones, and one the server dropped."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
-from peewee import Database, SqliteDatabase, fn
+from peewee import Database, InterfaceError, OperationalError, SqliteDatabase
 from playhouse.db_url import connect
-from playhouse.migrate import SchemaMigrator
-from playhouse.migrate import migrate as run_migrations
 from playhouse.pool import PooledDatabase
 
-from vignette.models.tables import ALL_TABLES, SchemaVersion, StoryRow, database
-
-SCHEMA_VERSION = 2
-# The PostgreSQL advisory lock held while the schema is created or migrated.
-MIGRATION_LOCK_KEY = 0x56494E47  # "VING"
+from vignette.models.migrations import migrate
+from vignette.models.tables import database
 
 # Connections to PostgreSQL per process: one per DocumentActor (a StorySystem has one; the
 # read-only commands start one more), with room to spare.
@@ -31,10 +28,6 @@ SQLITE_PRAGMAS = {
     "synchronous": "normal",
     "foreign_keys": 1,
 }
-
-
-class SchemaTooNew(RuntimeError):
-    """The database was written by a newer Vignette than this one."""
 
 
 # The models reach the database through one process-wide proxy. Opening the database the
@@ -66,6 +59,25 @@ def release_connections(db: Database) -> None:
         db.close_idle()
 
 
+@contextlib.contextmanager
+def closing_lost_connection(db: Database) -> Iterator[None]:
+    """Run a block; if it finds the connection lost, close it (out of the pool, if pooled)
+    so that the thread's next statement opens a new one, and let the error go on.
+
+    The server may drop a connection (restart, failover, an idle timeout). The call that
+    finds out fails, and is not retried: a write may already have committed.
+    """
+    try:
+        yield
+    except (OperationalError, InterfaceError):
+        with contextlib.suppress(Exception):
+            if isinstance(db, PooledDatabase):
+                db.manual_close()
+            else:
+                db.close()
+        raise
+
+
 def _same_database(a: Database, b: Database) -> bool:
     if type(a) is not type(b):
         return False
@@ -91,40 +103,3 @@ def _connect(url: str) -> Database:
         timeout=POOL_WAIT_S,
     )
     return pooled
-
-
-def migrate(db: Database) -> None:
-    """Create missing tables, bring an older schema up to date, refuse a newer one."""
-    with db.atomic():
-        if not isinstance(db, SqliteDatabase):
-            # Instances starting together must not create or migrate tables at once;
-            # SQLite's IMMEDIATE transaction already serialises them.
-            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))  # type: ignore[no-untyped-call]
-        fresh = not db.table_exists(SchemaVersion._meta.table_name)
-        db.create_tables(ALL_TABLES, safe=True)
-        current = SchemaVersion.select(fn.MAX(SchemaVersion.version)).scalar()
-        if fresh or current is None:
-            SchemaVersion.create(version=SCHEMA_VERSION)
-            return
-        if current > SCHEMA_VERSION:
-            raise SchemaTooNew(
-                f"the database's schema is version {current}; this Vignette knows up to "
-                f"{SCHEMA_VERSION}: upgrade Vignette"
-            )
-        for version in range(current + 1, SCHEMA_VERSION + 1):
-            MIGRATIONS[version](db)
-            SchemaVersion.create(version=version)
-
-
-def _add_portrait_leases(db: Database) -> None:
-    """Version 2: portraits are claimed by an instance with a lease."""
-    migrator = SchemaMigrator.from_database(db)
-    run_migrations(
-        migrator.add_column("stories", "portrait_owner", StoryRow.portrait_owner),
-        migrator.add_column("stories", "portrait_lease_until", StoryRow.portrait_lease_until),
-        migrator.add_index("stories", ("portrait_status", "created_at"), False),
-    )
-
-
-# The step that brings the schema from the version before up to each version.
-MIGRATIONS: dict[int, Callable[[Database], None]] = {2: _add_portrait_leases}

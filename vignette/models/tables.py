@@ -1,8 +1,12 @@
-"""The tables: stories, stored files (Convex's `_storage`), and the schema version."""
+"""The tables: stories, stored files (Convex's `_storage`), and the schema version; the ids
+their rows get, and how their times are stored (naive UTC) and read back (aware)."""
 
 from __future__ import annotations
 
+import secrets
+import time
 from datetime import UTC, datetime
+from typing import Any
 
 from peewee import (
     BigIntegerField,
@@ -21,6 +25,16 @@ database = DatabaseProxy()
 def utc_now() -> datetime:
     """The current UTC time, naive, as the tables store it."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_id() -> str:
+    """An opaque id that sorts by creation time: 16 hex digits of nanoseconds, 16 random."""
+    return f"{time.time_ns():016x}{secrets.token_hex(8)}"
+
+
+def aware(moment: datetime) -> datetime:
+    """A naive UTC time from the tables, as an aware one."""
+    return moment.replace(tzinfo=UTC)
 
 
 class BaseModel(Model):
@@ -80,3 +94,14 @@ class SchemaVersion(BaseModel):
 
 
 ALL_TABLES: list[type[BaseModel]] = [StoredFile, StoryRow, SchemaVersion]
+
+
+def db_time(moment: datetime) -> Any:
+    """A naive UTC time as peewee hands it to the driver (for SQL text with parameters)."""
+    return StoryRow.updated_at.db_value(moment)  # type: ignore[no-untyped-call]
+
+
+def python_time(value: Any) -> datetime:
+    """A time column's value as the driver returns it (text on SQLite), as an aware time."""
+    moment: datetime = StoryRow.updated_at.python_value(value)  # type: ignore[no-untyped-call]
+    return aware(moment)

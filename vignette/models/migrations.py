@@ -1,0 +1,57 @@
+"""The schema's version: tables created on start, an older schema migrated step by step,
+a newer one refused."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from peewee import Database, SqliteDatabase, fn
+from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as run_migrations
+
+from vignette.models.tables import ALL_TABLES, SchemaVersion, StoryRow
+
+SCHEMA_VERSION = 2
+# The PostgreSQL advisory lock held while the schema is created or migrated.
+MIGRATION_LOCK_KEY = 0x56494E47  # "VING"
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer Vignette than this one."""
+
+
+def migrate(db: Database) -> None:
+    """Create missing tables, bring an older schema up to date, refuse a newer one."""
+    with db.atomic():
+        if not isinstance(db, SqliteDatabase):
+            # Instances starting together must not create or migrate tables at once;
+            # SQLite's IMMEDIATE transaction already serialises them.
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))  # type: ignore[no-untyped-call]
+        fresh = not db.table_exists(SchemaVersion._meta.table_name)
+        db.create_tables(ALL_TABLES, safe=True)
+        current = SchemaVersion.select(fn.MAX(SchemaVersion.version)).scalar()
+        if fresh or current is None:
+            SchemaVersion.create(version=SCHEMA_VERSION)
+            return
+        if current > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"the database's schema is version {current}; this Vignette knows up to "
+                f"{SCHEMA_VERSION}: upgrade Vignette"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[version](db)
+            SchemaVersion.create(version=version)
+
+
+def _add_portrait_leases(db: Database) -> None:
+    """Version 2: portraits are claimed by an instance with a lease."""
+    migrator = SchemaMigrator.from_database(db)
+    run_migrations(
+        migrator.add_column("stories", "portrait_owner", StoryRow.portrait_owner),
+        migrator.add_column("stories", "portrait_lease_until", StoryRow.portrait_lease_until),
+        migrator.add_index("stories", ("portrait_status", "created_at"), False),
+    )
+
+
+# The step that brings the schema from the version before up to each version.
+MIGRATIONS: dict[int, Callable[[Database], None]] = {2: _add_portrait_leases}

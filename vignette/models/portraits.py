@@ -1,0 +1,157 @@
+"""Portrait transitions: claims, leases, outcomes, and failing the portraits left behind.
+
+Every transition is one conditional statement, so the database, not any mailbox, says
+which portraits are owed: a `pending` row is a durable schedule, a claim moves it to
+`generating` exactly once, and a worker's outcome lands only if its attempt still holds
+the claim. Functions that fail portraits return the ids of the stories they changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from peewee import Database
+
+from vignette.models.files import insert_file
+from vignette.models.sql import run, statements
+from vignette.models.tables import StoryRow, db_time, utc_now
+from vignette.records import FileInfo, PortraitJob, PortraitStatus
+
+
+def claim_portrait(
+    db: Database, story_id: str | None = None, owner: str = "", lease_s: float = 60.0
+) -> PortraitJob | None:
+    """Claim the oldest `pending` portrait (or that story's), for `owner`, with a lease.
+
+    One statement moves it to `generating` and counts the attempt, so a portrait is
+    claimed once however many instances ask. On PostgreSQL, rows another instance is
+    claiming are skipped (`FOR UPDATE SKIP LOCKED`), not waited for; SQLite has a
+    single writer, which serialises claims by itself. None when nothing is pending.
+    """
+    sql = statements(db)
+    now = utc_now()
+    values = [
+        PortraitStatus.GENERATING.value,
+        db_time(now),
+        owner,
+        db_time(now + timedelta(seconds=lease_s)),
+        db_time(now),
+        PortraitStatus.PENDING.value,
+    ]
+    if story_id is None:
+        statement = sql.claim_oldest
+    else:
+        statement = sql.claim_story
+        values.append(story_id)
+    values.append(PortraitStatus.PENDING.value)
+    row = run(db, statement, values).fetchone()
+    if row is None:
+        return None
+    claimed_id, prompt, attempt, replaces = row
+    return PortraitJob(claimed_id, prompt, attempt, replaces)
+
+
+def store_portrait(
+    db: Database, job: PortraitJob, sha256: str, size: int, content_type: str
+) -> FileInfo | None:
+    """Record a stored image's row and settle the story on it (the seed's store and
+    updateStoryImage), in one transaction; None, and no row, if the claim is gone."""
+    with db.atomic() as transaction:
+        info = insert_file(db, sha256, size, content_type)
+        if not _settle(db, job, PortraitStatus.STORED, None, info.id):
+            transaction.rollback()
+            return None
+    return info
+
+
+def fail_portrait(db: Database, job: PortraitJob, status: PortraitStatus, error: str) -> bool:
+    """Record a failed or skipped portrait; False if the claim is gone."""
+    return _settle(db, job, status, error)
+
+
+def _settle(
+    db: Database,
+    job: PortraitJob,
+    status: PortraitStatus,
+    error: str | None,
+    storage_id: str | None = None,
+) -> bool:
+    values = (
+        status.value,
+        error,
+        storage_id,
+        db_time(utc_now()),
+        job.story_id,
+        job.attempt,
+        PortraitStatus.GENERATING.value,
+    )
+    return bool(run(db, statements(db).settle, values).rowcount)
+
+
+def renew_leases(owner: str, lease_s: float) -> int:
+    """Extend the leases of the portraits `owner` is generating; return how many."""
+    return int(
+        StoryRow.update(portrait_lease_until=utc_now() + timedelta(seconds=lease_s))
+        .where(
+            (StoryRow.portrait_owner == owner)
+            & (StoryRow.portrait_status == PortraitStatus.GENERATING)
+        )
+        .execute()
+    )
+
+
+def expire_leases(error: str, dead_owners: Iterable[str] = ()) -> list[str]:
+    """Fail portraits whose claim's lease ran out, or whose owner is known dead."""
+    condition = StoryRow.portrait_lease_until.is_null() | (
+        StoryRow.portrait_lease_until < utc_now()
+    )
+    dead = list(dead_owners)
+    if dead:
+        condition |= StoryRow.portrait_owner.in_(dead)
+    return _fail_generating_where(condition, error)
+
+
+def generating_owners() -> list[str]:
+    """The instances holding `generating` portraits."""
+    query = (
+        StoryRow.select(StoryRow.portrait_owner)
+        .where(
+            (StoryRow.portrait_status == PortraitStatus.GENERATING)
+            & StoryRow.portrait_owner.is_null(False)
+        )
+        .distinct()
+    )
+    return [str(row.portrait_owner) for row in query]
+
+
+def count_pending() -> int:
+    return int(StoryRow.select().where(StoryRow.portrait_status == PortraitStatus.PENDING).count())
+
+
+def fail_generating(error: str, started_before: datetime | None = None) -> list[str]:
+    """Fail every `generating` portrait (those started before a moment, if given)."""
+    condition = StoryRow.id.is_null(False)
+    if started_before is not None:
+        if started_before.tzinfo is not None:  # the table holds naive UTC times
+            started_before = started_before.astimezone(UTC).replace(tzinfo=None)
+        condition = StoryRow.portrait_started_at < started_before
+    return _fail_generating_where(condition, error)
+
+
+def fail_stale(error: str, older_than_s: float) -> list[str]:
+    """Fail portraits that have been `generating` for longer than `older_than_s`."""
+    return fail_generating(error, datetime.now(UTC) - timedelta(seconds=older_than_s))
+
+
+def _fail_generating_where(condition: Any, error: str) -> list[str]:
+    rows = (
+        StoryRow.update(
+            portrait_status=PortraitStatus.FAILED, portrait_error=error, updated_at=utc_now()
+        )
+        .where(condition & (StoryRow.portrait_status == PortraitStatus.GENERATING))
+        .returning(StoryRow.id)
+        .execute()
+    )
+    return [row.id for row in rows]
