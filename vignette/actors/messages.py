@@ -1,4 +1,5 @@
-"""Messages told to the portrait supervisor: frozen dataclasses, one per event."""
+"""Messages told to the portrait supervisor: frozen dataclasses, one per event; and how long
+any ask between actors (or from the system) waits for its answer."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from vignette.records import PortraitJob, Step
+
+# How long an ask waits for its answer before raising pykka.Timeout.
+ASK_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,5 +57,5 @@ class Dispatch:
 
 
 @dataclass(frozen=True, slots=True)
-class Housekeeping:
+class HousekeepingTick:
     """The periodic tick: renew leases, fail portraits of gone instances and stuck ones."""

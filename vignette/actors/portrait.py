@@ -20,7 +20,7 @@ from loguru import logger
 
 from vignette import metrics
 from vignette.actors.document import DocumentProxy
-from vignette.actors.messages import PortraitFinished, WorkerCrashed
+from vignette.actors.messages import ASK_TIMEOUT_S, PortraitFinished, WorkerCrashed
 from vignette.actors.storage import StorageProxy
 from vignette.download.gate import WorkGate
 from vignette.download.images import NotAnImage, identify_image
@@ -36,11 +36,9 @@ from vignette.records import (
 from vignette.recraft.client import RecraftClient
 from vignette.storage.staging import Staging
 
-ASK_TIMEOUT_S = 60.0
-
 # Downloading, fsyncing and checking an image is the CPU-heavy part of a portrait: as many
-# workers as there are cores do it at once (see actors/gate.py). 50 ms is ten times what a
-# 1 MB image takes here, uncontended; a slower download lets the next worker in after it.
+# workers as there are cores do it at once (see vignette.download.gate). 50 ms is ten times
+# what a 1 MB image takes here, uncontended; a slower download lets the next worker in after.
 FINISH_GATE = WorkGate(permits=max(2, os.cpu_count() or 2), hold_s=0.05)
 
 RecraftClientFactory = Callable[[], RecraftClient]

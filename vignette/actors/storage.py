@@ -12,11 +12,10 @@ from loguru import logger
 from pykka.typing import ActorMemberMixin, proxy_method
 
 from vignette.actors.document import DocumentProxy
+from vignette.actors.messages import ASK_TIMEOUT_S
 from vignette.errors import StoredFileNotFound
 from vignette.records import FileInfo, PortraitJob, StagedFile
 from vignette.storage.staging import file_path, fsync_directory
-
-ASK_TIMEOUT_S = 60.0
 
 
 class StorageActor(pykka.ThreadingActor):

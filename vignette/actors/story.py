@@ -17,14 +17,10 @@ from pykka.typing import ActorMemberMixin, proxy_method
 
 from vignette import metrics
 from vignette.actors.document import DocumentProxy
-from vignette.actors.messages import PortraitRequested
+from vignette.actors.messages import ASK_TIMEOUT_S, PortraitRequested
 from vignette.errors import InvalidStory, StoryGenerationError
-from vignette.records import Story, StoryDraft
-from vignette.writers.template import StoryWriter
-
-ASK_TIMEOUT_S = 60.0
-MAX_TITLE_CHARS = 200
-MAX_BODY_CHARS = 20_000
+from vignette.records import MAX_BODY_CHARS, MAX_TITLE_CHARS, Story, StoryDraft
+from vignette.writers.base import StoryWriter
 
 
 def check_draft(draft: StoryDraft, prompt_limit: int) -> StoryDraft:

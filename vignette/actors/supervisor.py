@@ -1,21 +1,19 @@
 """PortraitSupervisor: the portrait side's stable address, its dispatcher and supervisor.
 
 The StoryActor tells it `PortraitRequested`; it never sees a worker. The supervisor
-queues story ids, claims each in the database when a worker is idle (so a job never lives
-only in a mailbox), and hands the claimed job to that worker. Workers are restarted
-one-for-one after a crash, with jittered backoff on a timer, at most
-`portraits.max_restarts` times within `portraits.restart_window_s`; past that the
-portrait side goes down, logged as critical, and new portraits stay `pending` for the
-next start while story creation carries on.
+claims a pending portrait in the database when a worker is idle and the call limits allow
+(so a job never lives only in a mailbox), and hands the claimed job to that worker. It
+holds the dispatch and the messages; the rest is in plain classes it uses: `WorkerSlots`
+(`workers.py`), `CallLimits` (`limits.py`), `RestartPolicy` (`restarts.py`: workers are
+restarted one-for-one after a jittered backoff, until they crash too often and the portrait
+side goes down, logged as critical, while story creation carries on) and `Housekeeping`
+(`leases.py`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import random
+import functools
 import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,27 +23,27 @@ from pykka.typing import ActorMemberMixin, proxy_method
 
 from vignette import metrics
 from vignette.actors.document import DocumentProxy
-from vignette.actors.limits import SlidingWindowLimit
+from vignette.actors.leases import Housekeeping
+from vignette.actors.limits import CallLimits
 from vignette.actors.messages import (
+    ASK_TIMEOUT_S,
     Dispatch,
-    Housekeeping,
+    HousekeepingTick,
     PortraitFinished,
     PortraitRequested,
     RestartWorker,
     WorkerCrashed,
 )
 from vignette.actors.portrait import PortraitActor, RecraftClientFactory
+from vignette.actors.restarts import RestartPolicy
 from vignette.actors.storage import StorageProxy
+from vignette.actors.timers import DelayedTells
+from vignette.actors.workers import WorkerSlots
 from vignette.config import PortraitSettings
-from vignette.instance import owner_is_dead
-from vignette.records import PortraitErrorCode, PortraitJob, PortraitStatus
+from vignette.records import PortraitErrorCode, PortraitStatus
 from vignette.storage.staging import Staging
 
-ASK_TIMEOUT_S = 60.0
-RESTART_BACKOFF_BASE_S = 0.01
 WORKER_STOP_WAIT_S = 5.0
-# The longest pause a Retry-After can impose; a larger one is taken as this.
-MAX_HOLD_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,17 +55,6 @@ class PortraitSideStatus:
     restarts: int
     # Seconds until the next Recraft call may start (rate limit, Retry-After, budget cap).
     held_for_s: float = 0.0
-
-
-@dataclass
-class _Slot:
-    ref: pykka.ActorRef[PortraitActor] | None
-    generation: int
-    job: PortraitJob | None = None
-
-    @property
-    def idle(self) -> bool:
-        return self.ref is not None and self.job is None
 
 
 class PortraitSupervisor(pykka.ThreadingActor):
@@ -85,17 +72,21 @@ class PortraitSupervisor(pykka.ThreadingActor):
         self._instance = instance
         self._settings = settings
         self._document = document
-        self._storage = storage
-        self._staging = staging
         self._client_factory = client_factory
-        self._slots: list[_Slot] = []
-        self._limit = SlidingWindowLimit(settings.rate_limit_per_minute)
-        self._limits = [self._limit]
-        if settings.max_calls_per_hour:
-            self._limits.append(SlidingWindowLimit(settings.max_calls_per_hour, window_s=3600))
-        self._restart_times: deque[float] = deque()
-        self._restarts = 0
-        self._timers: set[threading.Timer] = set()
+        # Starts a slot's worker, given its slot and generation.
+        self._start_worker = functools.partial(
+            PortraitActor.start,
+            supervisor=self.actor_ref,
+            document=document,
+            storage=storage,
+            staging=staging,
+            client_factory=client_factory,
+        )
+        self._workers: WorkerSlots
+        self._limits = CallLimits(settings.rate_limit_per_minute, settings.max_calls_per_hour)
+        self._restarts = RestartPolicy(settings)
+        self._housekeeping = Housekeeping(document, instance, settings)
+        self._later = DelayedTells(self.actor_ref)
         self._dispatch_scheduled = False
         self._up = True
         self._accepting = True
@@ -104,81 +95,47 @@ class PortraitSupervisor(pykka.ThreadingActor):
     # Life cycle ---------------------------------------------------------------------------
 
     def on_start(self) -> None:
-        self._slots = [
-            _Slot(self._start_worker(slot, 1), 1) for slot in range(self._settings.concurrency)
-        ]
-        self._housekeeping()
+        self._workers = WorkerSlots(self._settings.concurrency, self._start_worker)
+        self._keep_house()
         self._dispatch()
 
     def on_stop(self) -> None:
-        for timer in list(self._timers):
-            timer.cancel()
-        metrics.JOBS_IN_FLIGHT.dec(sum(slot.job is not None for slot in self._slots))
-        self._stop_workers(wait_s=WORKER_STOP_WAIT_S)
-
-    def _stop_workers(self, wait_s: float) -> None:
-        """Stop every worker; wait for the idle ones (a busy one may be stuck in a call)."""
-        stopping = []
-        for slot in self._slots:
-            if slot.ref is not None:
-                future = slot.ref.stop(block=False)
-                if slot.job is None:
-                    stopping.append(future)
-                slot.ref = None
-        for future in stopping:
-            with contextlib.suppress(pykka.Timeout):
-                future.get(timeout=wait_s)
-
-    def _start_worker(self, slot: int, generation: int) -> pykka.ActorRef[PortraitActor]:
-        return PortraitActor.start(
-            slot=slot,
-            generation=generation,
-            supervisor=self.actor_ref,
-            document=self._document,
-            storage=self._storage,
-            staging=self._staging,
-            client_factory=self._client_factory,
-        )
+        self._later.cancel()
+        metrics.JOBS_IN_FLIGHT.dec(self._workers.busy)
+        self._workers.stop(wait_s=WORKER_STOP_WAIT_S)
 
     # Asked by the system ------------------------------------------------------------------
 
     def status(self) -> PortraitSideStatus:
         return PortraitSideStatus(
             up=self._up,
-            workers=sum(slot.ref is not None for slot in self._slots),
-            busy=sum(slot.job is not None for slot in self._slots),
+            workers=self._workers.alive,
+            busy=self._workers.busy,
             queued=self._document.count_pending().get(timeout=ASK_TIMEOUT_S),
-            restarts=self._restarts,
-            held_for_s=self._call_delay(),
+            restarts=self._restarts.restarts,
+            held_for_s=self._limits.delay(),
         )
-
-    def _call_delay(self) -> float:
-        return max(limit.delay() for limit in self._limits)
 
     def stop_accepting(self) -> threading.Event:
         """Take no new job; the returned event is set once no job is in flight."""
         self._accepting = False
-        busy = sum(slot.job is not None for slot in self._slots)
-        logger.info("taking no new portraits; {} in flight", busy)
+        logger.info("taking no new portraits; {} in flight", self._workers.busy)
         self._update_idle()
         return self._idle
 
     def interrupt_in_flight(self) -> list[str]:
         """Mark every job still in flight `failed: interrupted`; return their story ids."""
         interrupted = []
-        for slot in self._slots:
-            if slot.job is None:
-                continue
-            error = (
-                f"{PortraitErrorCode.INTERRUPTED}: Vignette stopped before the portrait "
-                "was finished"
-            )
-            if self._document.fail_portrait(slot.job, PortraitStatus.FAILED, error).get(
+        error = (
+            f"{PortraitErrorCode.INTERRUPTED}: Vignette stopped before the portrait was finished"
+        )
+        for job in self._workers.jobs():
+            if self._document.fail_portrait(job, PortraitStatus.FAILED, error).get(
                 timeout=ASK_TIMEOUT_S
             ):
-                interrupted.append(slot.job.story_id)
+                interrupted.append(job.story_id)
                 metrics.portrait_ended(PortraitStatus.FAILED, PortraitErrorCode.INTERRUPTED)
-                logger.bind(story_id=slot.job.story_id, step="shutdown").warning(
+                logger.bind(story_id=job.story_id, step="shutdown").warning(
                     "portrait interrupted by shutdown after the grace period"
                 )
         return interrupted
@@ -191,11 +148,9 @@ class PortraitSupervisor(pykka.ThreadingActor):
                 self._dispatch()
             case PortraitFinished(slot, generation, _, hold_s, requests_sent):
                 # Dispatch counted one call against the limits; count the retries too.
-                for _ in range(requests_sent - 1):
-                    for limit in self._limits:
-                        limit.record()
+                self._limits.record(requests_sent - 1)
                 if hold_s is not None:
-                    self._hold(hold_s)
+                    self._limits.hold(hold_s)
                 self._finished(slot, generation)
             case WorkerCrashed():
                 self._crashed(message)
@@ -204,29 +159,17 @@ class PortraitSupervisor(pykka.ThreadingActor):
             case Dispatch():
                 self._dispatch_scheduled = False
                 self._dispatch()
-            case Housekeeping():
-                self._housekeeping()
+            case HousekeepingTick():
+                self._keep_house()
                 self._dispatch()
             case _:
                 super().on_receive(message)
 
-    def _finished(self, slot_index: int, generation: int) -> None:
-        slot = self._slots[slot_index]
-        if slot.generation == generation:
-            slot.job = None
+    def _finished(self, slot: int, generation: int) -> None:
+        if self._workers.release(slot, generation):
             metrics.JOBS_IN_FLIGHT.dec()
         self._update_idle()
         self._dispatch()
-
-    def _hold(self, hold_s: float) -> None:
-        # The 429 itself was logged with its story; this line is about the portrait side.
-        hold_s = min(hold_s, MAX_HOLD_S)
-        self._limit.hold_until(hold_s)
-        logger.warning(
-            "Recraft asked for a pause: no new portrait starts for {:g} s; "
-            "queued portraits stay pending",
-            hold_s,
-        )
 
     def _dispatch(self) -> None:
         """Claim pending portraits from the database while a worker is idle.
@@ -237,10 +180,10 @@ class PortraitSupervisor(pykka.ThreadingActor):
         `PortraitRequested` from this instance's StoryActor looks at once.
         """
         while self._up and self._accepting:
-            slot = next((s for s in self._slots if s.idle), None)
-            if slot is None or slot.ref is None:
+            slot = self._workers.idle()
+            if slot is None:
                 return
-            wait = self._call_delay()
+            wait = self._limits.delay()
             metrics.CALLS_HELD.set(wait)
             if wait > 0:
                 self._dispatch_later(wait)
@@ -252,25 +195,21 @@ class PortraitSupervisor(pykka.ThreadingActor):
                 self._dispatch_later(self._settings.poll_interval_s)
                 return
             if job.prompt.strip() and self._client_factory is not None:
-                for limit in self._limits:
-                    limit.record()
-            slot.job = job
+                self._limits.record()
             self._idle.clear()
-            slot.ref.tell(job)
+            self._workers.hand(slot, job)
             metrics.JOBS_IN_FLIGHT.inc()
 
     def _dispatch_later(self, delay: float) -> None:
         if not self._dispatch_scheduled:
             self._dispatch_scheduled = True
-            self._tell_later(delay, Dispatch())
+            self._later.tell_later(delay, Dispatch())
 
     def _crashed(self, crash: WorkerCrashed) -> None:
-        slot = self._slots[crash.slot]
-        if slot.generation != crash.generation:
+        current, job = self._workers.vacate(crash.slot, crash.generation)
+        if not current:
             return
-        job, slot.job, slot.ref = slot.job, None, None
-        story_id = job.story_id if job else None
-        log = logger.bind(story_id=story_id, step=crash.step, slot=crash.slot)
+        log = logger.bind(story_id=job.story_id if job else None, step=crash.step, slot=crash.slot)
         exc_info = (
             None if crash.error is None else type(crash.error),
             crash.error,
@@ -289,97 +228,29 @@ class PortraitSupervisor(pykka.ThreadingActor):
             ).get(timeout=ASK_TIMEOUT_S)
             metrics.portrait_ended(PortraitStatus.FAILED, PortraitErrorCode.CRASHED)
         self._update_idle()
-        if not self._may_restart():
-            self._go_down()
+        delay = self._restarts.restart_delay()
+        if delay is None:
+            self._up = False
+            logger.critical(self._restarts.giving_up())
+            self._workers.stop(wait_s=0)
             return
-        self._restarts += 1
         metrics.WORKER_RESTARTS.inc()
-        recent = len(self._restart_times)
-        ceiling = min(
-            self._settings.restart_backoff_s, RESTART_BACKOFF_BASE_S * 2 ** min(recent, 20)
-        )
-        self._tell_later(random.uniform(0, ceiling), RestartWorker(crash.slot))
+        self._later.tell_later(delay, RestartWorker(crash.slot))
 
-    def _may_restart(self) -> bool:
-        now = time.monotonic()
-        while (
-            self._restart_times and self._restart_times[0] <= now - self._settings.restart_window_s
-        ):
-            self._restart_times.popleft()
-        if len(self._restart_times) >= self._settings.max_restarts:
-            return False
-        self._restart_times.append(now)
-        return True
-
-    def _go_down(self) -> None:
-        self._up = False
-        logger.critical(
-            "portrait workers crashed more than {} times in {:g} s: the portrait side is "
-            "stopped; stories are still created and their portraits stay pending until the "
-            "next start",
-            self._settings.max_restarts,
-            self._settings.restart_window_s,
-        )
-        self._stop_workers(wait_s=0)
-
-    def _restart(self, slot_index: int) -> None:
+    def _restart(self, slot: int) -> None:
         if not self._up:
             return
-        slot = self._slots[slot_index]
-        slot.generation += 1
-        slot.ref = self._start_worker(slot_index, slot.generation)
-        logger.bind(slot=slot_index).info("portrait worker {} restarted", slot_index)
+        self._workers.restart(slot)
+        logger.bind(slot=slot).info("portrait worker {} restarted", slot)
         self._dispatch()
 
-    def _housekeeping(self) -> None:
-        """Renew this instance's leases, fail portraits of gone instances and stuck ones."""
-        document = self._document
-        if any(slot.job is not None for slot in self._slots):
-            document.renew_leases(self._instance, self._settings.lease_s).get(timeout=ASK_TIMEOUT_S)
-        dead = [
-            o for o in document.generating_owners().get(timeout=ASK_TIMEOUT_S) if owner_is_dead(o)
-        ]
-        interrupted = document.expire_leases(
-            f"{PortraitErrorCode.INTERRUPTED}: the instance making the portrait stopped or "
-            "crashed; it is not requested again (regenerate it to retry)",
-            dead,
-        ).get(timeout=ASK_TIMEOUT_S)
-        for story_id in interrupted:
-            metrics.portrait_ended(PortraitStatus.FAILED, PortraitErrorCode.INTERRUPTED)
-            logger.bind(story_id=story_id, step="recover").warning(
-                "portrait interrupted: its instance is gone; marked failed, not requested again"
-            )
-        error = (
-            f"{PortraitErrorCode.TIMEOUT}: still generating after "
-            f"portraits.job_timeout_s = {self._settings.job_timeout_s:g} s"
-        )
-        for story_id in document.fail_stale(error, self._settings.job_timeout_s).get(
-            timeout=ASK_TIMEOUT_S
-        ):
-            logger.bind(story_id=story_id, step="watchdog").error("portrait timed out: {}", error)
-            metrics.portrait_ended(PortraitStatus.FAILED, PortraitErrorCode.TIMEOUT)
-        self._tell_later(self._housekeeping_period(), Housekeeping())
-
-    def _housekeeping_period(self) -> float:
-        settings = self._settings
-        return min(settings.lease_s / 3, settings.job_timeout_s / 4, 30.0)
+    def _keep_house(self) -> None:
+        self._housekeeping.tick(holding_claims=self._workers.busy > 0)
+        self._later.tell_later(self._housekeeping.period_s, HousekeepingTick())
 
     def _update_idle(self) -> None:
-        if not self._accepting and all(slot.job is None for slot in self._slots):
+        if not self._accepting and self._workers.busy == 0:
             self._idle.set()
-
-    def _tell_later(self, delay: float, message: object) -> None:
-        """Tell this actor `message` after `delay` seconds, from a timer thread."""
-
-        def fire() -> None:
-            self._timers.discard(timer)
-            with contextlib.suppress(pykka.ActorDeadError):  # stopped meanwhile
-                self.actor_ref.tell(message)
-
-        timer = threading.Timer(delay, fire)
-        timer.daemon = True
-        self._timers.add(timer)
-        timer.start()
 
 
 class SupervisorProxy(ActorMemberMixin, pykka.ActorProxy[PortraitSupervisor]):
