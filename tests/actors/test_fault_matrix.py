@@ -36,7 +36,8 @@ from tests.fakes.recraft_server import Answer, FakeRecraft, RecraftServer
 from vignette.api import create_app
 from vignette.config import Settings
 from vignette.records import PortraitErrorCode, PortraitStatus, Story
-from vignette.system.facade import StorySystem, recraft_client_factory
+from vignette.system.facade import StorySystem
+from vignette.system.wiring import recraft_client_factory
 
 if TYPE_CHECKING:
     from loguru import Record

@@ -3,73 +3,27 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Self, TypeVar, cast
+from typing import BinaryIO, Self
 
-import httpx
 import pykka
-from loguru import logger
 
-from vignette.actors.document import DocumentActor, DocumentProxy
-from vignette.actors.portrait import RecraftClientFactory
-from vignette.actors.storage import StorageActor, StorageProxy
-from vignette.actors.story import StoryActor, StoryProxy, StoryStore
-from vignette.actors.supervisor import PortraitSideStatus, PortraitSupervisor, SupervisorProxy
-from vignette.config import ConfigError, Settings
+from vignette.actors.messages import ASK_TIMEOUT_S
+from vignette.actors.supervisor import PortraitSideStatus
+from vignette.config import Settings
 from vignette.errors import StoryGenerationError, StoryNotFound
-from vignette.instance import new_instance_id
-from vignette.models import Database, open_database, release_connections
+from vignette.models import release_connections
 from vignette.records import FileInfo, PortraitStatus, Story, StoryDraft
 from vignette.recraft.client import RecraftClient
-from vignette.storage.staging import Staging
-from vignette.system.changes import ChangeFeed
-from vignette.writers.openai import OpenAIWriter
-from vignette.writers.template import StoryWriter, TemplateWriter
+from vignette.system.wiring import Actors, start_actors
+from vignette.writers.base import StoryWriter
 
-ASK_TIMEOUT_S = 60.0
 # How long a health check waits for each actor's answer.
 HEALTH_TIMEOUT_S = 5.0
 # wait_for_portrait re-reads at least this often: another process may settle the portrait.
 WAIT_SLICE_S = 1.0
-
-
-def recraft_client_factory(
-    settings: Settings, transport: httpx.BaseTransport | None = None, **options: Any
-) -> RecraftClientFactory | None:
-    """Build workers' Recraft clients; None when no key is set (portraits fail, P2).
-
-    `options` go to `RecraftClient` as they are (tests pass `resolve`, `network_backend`...).
-    """
-    key = settings.recraft_api_key
-    if key is None:
-        return None
-
-    def build() -> RecraftClient:
-        return RecraftClient(
-            settings.recraft,
-            key,
-            max_file_bytes=settings.storage.max_file_bytes,
-            allow_insecure_urls=settings.portraits.allow_insecure_urls,
-            max_attempts=settings.portraits.max_attempts,
-            transport=transport,
-            **options,
-        )
-
-    return build
-
-
-def _configured_writer(settings: Settings) -> StoryWriter:
-    if settings.stories.writer == "template":
-        return TemplateWriter()
-    if settings.stories.writer == "openai":
-        return OpenAIWriter.from_settings(settings)
-    raise ConfigError(
-        f"stories.writer = {settings.stories.writer!r} is not available in this version: "
-        "use 'template' or 'openai', or pass a StoryWriter to StorySystem.start"
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,30 +38,15 @@ class Health:
 class StorySystem:
     """Stories and their portraits, as a running set of actors. Use `StorySystem.start`."""
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        db: Database,
-        changes: ChangeFeed,
-        staging: Staging,
-        refs: list[pykka.ActorRef[Any]],
-        document: DocumentProxy,
-        storage: StorageProxy,
-        supervisor: SupervisorProxy,
-        stories: StoryProxy,
-        store: StoryStore,
-    ) -> None:
+    def __init__(self, settings: Settings, actors: Actors) -> None:
         self.settings = settings
-        self._db = db
-        self._changes = changes
-        self._staging = staging
-        self._refs = refs
-        self._document = document
-        self._storage = storage
-        self._supervisor = supervisor
-        self._stories = stories
-        self._store = store
+        self._actors = actors
+        self._changes = actors.changes
+        self._document = actors.document
+        self._storage = actors.storage
+        self._supervisor = actors.supervisor
+        self._stories = actors.stories
+        self._store = actors.store
         self._stopped = False
 
     @classmethod
@@ -120,74 +59,11 @@ class StorySystem:
     ) -> Self:
         """Create tables, start the actors, and resume pending portraits.
 
-        `client_factory` replaces how workers build their Recraft client (tests use it);
-        by default it comes from the settings and the `RECRAFT_API_KEY` they hold.
+        `writer` replaces the one `stories.writer` names; `client_factory` replaces how
+        workers build their Recraft client (tests use it); by default it comes from the
+        settings and the `RECRAFT_API_KEY` they hold.
         """
-        if writer is None:
-            writer = _configured_writer(settings)
-        if client_factory is None:
-            client_factory = recraft_client_factory(settings)
-            if client_factory is None:
-                logger.warning(
-                    "RECRAFT_API_KEY is not set: every portrait will fail with missing_api_key"
-                )
-        if settings.portraits.allow_insecure_urls:
-            logger.warning(
-                "portraits.allow_insecure_urls is on: http and local image URLs are fetched; "
-                "use this for local testing only"
-            )
-        db = open_database(settings.database.url)
-        changes = ChangeFeed()
-        staging = Staging(Path(settings.storage.path))
-        swept = staging.sweep_abandoned()
-        if swept:
-            logger.info("removed {} staging directories left by stopped processes", swept)
-        refs: list[pykka.ActorRef[Any]] = []
-
-        def started(ref: pykka.ActorRef[Any]) -> pykka.ActorProxy[Any]:
-            refs.append(ref)
-            return ref.proxy()
-
-        try:
-            document = cast(DocumentProxy, started(DocumentActor.start(db, changes.notify)))
-            storage = cast(
-                StorageProxy, started(StorageActor.start(Path(settings.storage.path), document))
-            )
-            supervisor = cast(
-                SupervisorProxy,
-                started(
-                    PortraitSupervisor.start(
-                        settings=settings.portraits,
-                        document=document,
-                        storage=storage,
-                        staging=staging,
-                        client_factory=client_factory,
-                        instance=new_instance_id(),
-                    )
-                ),
-            )
-            store = StoryStore(document, refs[-1], settings.recraft.prompt_limit)
-            stories = cast(StoryProxy, started(StoryActor.start(writer=writer, store=store)))
-            # The supervisor has resumed pending portraits (and failed interrupted ones)
-            # once it answers; a failure in its start shows here, not later.
-            supervisor.status().get(timeout=ASK_TIMEOUT_S)
-        except Exception:
-            for ref in reversed(refs):
-                ref.stop()
-            staging.close()
-            raise
-        return cls(
-            settings=settings,
-            db=db,
-            changes=changes,
-            staging=staging,
-            refs=refs,
-            document=document,
-            storage=storage,
-            supervisor=supervisor,
-            stories=stories,
-            store=store,
-        )
+        return cls(settings, start_actors(settings, writer, client_factory))
 
     def __enter__(self) -> Self:
         return self
@@ -292,7 +168,9 @@ class StorySystem:
     def health(self, timeout: float = HEALTH_TIMEOUT_S) -> Health:
         """Whether every actor is running and answers, and the database answers a query."""
         problems = [
-            f"{ref.actor_class.__name__} is not running" for ref in self._refs if not ref.is_alive()
+            f"{ref.actor_class.__name__} is not running"
+            for ref in self._actors.refs
+            if not ref.is_alive()
         ]
         portraits = None
         try:
@@ -328,44 +206,7 @@ class StorySystem:
                 self._supervisor.interrupt_in_flight().get(timeout=ASK_TIMEOUT_S)
         except pykka.ActorDeadError:
             pass  # the portrait side is already gone
-        for ref in reversed(self._refs):
+        for ref in reversed(self._actors.refs):
             ref.stop()
-        self._staging.close()
-        release_connections(self._db)
-
-
-T = TypeVar("T")
-
-
-def _read(settings: Settings, read: Callable[[DocumentProxy], T]) -> T:
-    """Run `read` against a DocumentActor of its own: no portrait work is started."""
-    db = open_database(settings.database.url)
-    ref = DocumentActor.start(db)
-    try:
-        return read(cast(DocumentProxy, ref.proxy()))
-    finally:
-        ref.stop()
-        release_connections(db)
-
-
-def read_counts(settings: Settings) -> tuple[dict[PortraitStatus, int], dict[str, int]]:
-    """Stories by portrait state, and failures by code."""
-    return _read(
-        settings,
-        lambda document: (
-            document.count_by_status().get(timeout=ASK_TIMEOUT_S),
-            document.count_failures_by_code().get(timeout=ASK_TIMEOUT_S),
-        ),
-    )
-
-
-def read_stories(settings: Settings, statuses: Iterable[PortraitStatus], limit: int) -> list[Story]:
-    """Up to `limit` stories whose portrait is in one of `statuses`, oldest state first."""
-    return _read(
-        settings,
-        lambda document: [
-            story
-            for status in statuses
-            for story in document.list_stories(status, limit).get(timeout=ASK_TIMEOUT_S)
-        ][:limit],
-    )
+        self._actors.staging.close()
+        release_connections(self._actors.db)

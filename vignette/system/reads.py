@@ -1,0 +1,49 @@
+"""Reads for the command line's reports: a DocumentActor of their own, and no portrait work
+started (no workers, no housekeeping, no claims)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TypeVar, cast
+
+from vignette.actors.document import DocumentActor, DocumentProxy
+from vignette.actors.messages import ASK_TIMEOUT_S
+from vignette.config import Settings
+from vignette.models import open_database, release_connections
+from vignette.records import PortraitStatus, Story
+
+T = TypeVar("T")
+
+
+def _read(settings: Settings, read: Callable[[DocumentProxy], T]) -> T:
+    """Run `read` against a DocumentActor of its own, stopped again afterwards."""
+    db = open_database(settings.database.url)
+    ref = DocumentActor.start(db)
+    try:
+        return read(cast(DocumentProxy, ref.proxy()))
+    finally:
+        ref.stop()
+        release_connections(db)
+
+
+def read_counts(settings: Settings) -> tuple[dict[PortraitStatus, int], dict[str, int]]:
+    """Stories by portrait state, and failures by code."""
+    return _read(
+        settings,
+        lambda document: (
+            document.count_by_status().get(timeout=ASK_TIMEOUT_S),
+            document.count_failures_by_code().get(timeout=ASK_TIMEOUT_S),
+        ),
+    )
+
+
+def read_stories(settings: Settings, statuses: Iterable[PortraitStatus], limit: int) -> list[Story]:
+    """Up to `limit` stories whose portrait is in one of `statuses`, oldest state first."""
+    return _read(
+        settings,
+        lambda document: [
+            story
+            for status in statuses
+            for story in document.list_stories(status, limit).get(timeout=ASK_TIMEOUT_S)
+        ][:limit],
+    )

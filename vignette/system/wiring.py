@@ -1,0 +1,147 @@
+"""Building a running system from settings: the story writer, the workers' Recraft clients,
+and the actors, started in order and wired to each other."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+import pykka
+from loguru import logger
+
+from vignette.actors.document import DocumentActor, DocumentProxy
+from vignette.actors.messages import ASK_TIMEOUT_S
+from vignette.actors.portrait import RecraftClientFactory
+from vignette.actors.storage import StorageActor, StorageProxy
+from vignette.actors.story import StoryActor, StoryProxy, StoryStore
+from vignette.actors.supervisor import PortraitSupervisor, SupervisorProxy
+from vignette.config import ConfigError, Settings
+from vignette.instance import new_instance_id
+from vignette.models import Database, open_database
+from vignette.recraft.client import RecraftClient
+from vignette.storage.staging import Staging
+from vignette.system.changes import ChangeFeed
+from vignette.writers.base import StoryWriter
+from vignette.writers.openai import OpenAIWriter
+from vignette.writers.template import TemplateWriter
+
+
+def recraft_client_factory(
+    settings: Settings, transport: httpx.BaseTransport | None = None, **options: Any
+) -> RecraftClientFactory | None:
+    """Build workers' Recraft clients; None when no key is set (portraits fail, P2).
+
+    `options` go to `RecraftClient` as they are (tests pass `resolve`, `network_backend`...).
+    """
+    key = settings.recraft_api_key
+    if key is None:
+        return None
+
+    def build() -> RecraftClient:
+        return RecraftClient(
+            settings.recraft,
+            key,
+            max_file_bytes=settings.storage.max_file_bytes,
+            allow_insecure_urls=settings.portraits.allow_insecure_urls,
+            max_attempts=settings.portraits.max_attempts,
+            transport=transport,
+            **options,
+        )
+
+    return build
+
+
+def configured_writer(settings: Settings) -> StoryWriter:
+    """The story writer `stories.writer` names."""
+    if settings.stories.writer == "template":
+        return TemplateWriter()
+    if settings.stories.writer == "openai":
+        return OpenAIWriter.from_settings(settings)
+    raise ConfigError(
+        f"stories.writer = {settings.stories.writer!r} is not available in this version: "
+        "use 'template' or 'openai', or pass a StoryWriter to StorySystem.start"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Actors:
+    """A started set of actors, with what they share; `refs` in the order they started."""
+
+    db: Database
+    changes: ChangeFeed
+    staging: Staging
+    refs: list[pykka.ActorRef[Any]]
+    document: DocumentProxy
+    storage: StorageProxy
+    supervisor: SupervisorProxy
+    stories: StoryProxy
+    store: StoryStore
+
+
+def start_actors(
+    settings: Settings,
+    writer: StoryWriter | None = None,
+    client_factory: Callable[[], RecraftClient] | None = None,
+) -> Actors:
+    """Open the database, start the actors, and wait until pending portraits are resumed.
+
+    `writer` and `client_factory` default to those the settings name; if anything fails to
+    start, what did start is stopped again and the error goes on.
+    """
+    if writer is None:
+        writer = configured_writer(settings)
+    if client_factory is None:
+        client_factory = recraft_client_factory(settings)
+        if client_factory is None:
+            logger.warning(
+                "RECRAFT_API_KEY is not set: every portrait will fail with missing_api_key"
+            )
+    if settings.portraits.allow_insecure_urls:
+        logger.warning(
+            "portraits.allow_insecure_urls is on: http and local image URLs are fetched; "
+            "use this for local testing only"
+        )
+    db = open_database(settings.database.url)
+    changes = ChangeFeed()
+    staging = Staging(Path(settings.storage.path))
+    swept = staging.sweep_abandoned()
+    if swept:
+        logger.info("removed {} staging directories left by stopped processes", swept)
+    refs: list[pykka.ActorRef[Any]] = []
+
+    def started(ref: pykka.ActorRef[Any]) -> pykka.ActorProxy[Any]:
+        refs.append(ref)
+        return ref.proxy()
+
+    try:
+        document = cast(DocumentProxy, started(DocumentActor.start(db, changes.notify)))
+        storage = cast(
+            StorageProxy, started(StorageActor.start(Path(settings.storage.path), document))
+        )
+        supervisor = cast(
+            SupervisorProxy,
+            started(
+                PortraitSupervisor.start(
+                    settings=settings.portraits,
+                    document=document,
+                    storage=storage,
+                    staging=staging,
+                    client_factory=client_factory,
+                    instance=new_instance_id(),
+                )
+            ),
+        )
+        store = StoryStore(document, refs[-1], settings.recraft.prompt_limit)
+        stories = cast(StoryProxy, started(StoryActor.start(writer=writer, store=store)))
+        # The supervisor has resumed pending portraits (and failed interrupted ones)
+        # once it answers; a failure in its start shows here, not later.
+        supervisor.status().get(timeout=ASK_TIMEOUT_S)
+    except Exception:
+        for ref in reversed(refs):
+            ref.stop()
+        staging.close()
+        raise
+    return Actors(db, changes, staging, refs, document, storage, supervisor, stories, store)
