@@ -25,6 +25,7 @@ import pytest
 from PIL import Image
 from pytest_httpx import HTTPXMock, IteratorStream
 
+from tests.actors.waits import no_job_in_flight
 from tests.conftest import API_KEY, stored_files
 from tests.fakes.images import png_bytes, truncated_jpeg_bytes, webp_bytes
 from vignette.config import Settings
@@ -323,6 +324,7 @@ def test_p4_the_downloaded_image_is_stored_by_content_and_can_be_read_back(
     digest = sha256(data)
     assert stored_files(files) == [files / digest[:2] / digest]  # no temporary file left
     assert warnings_for(logs, story.id) == []
+    no_job_in_flight(system)  # the worker logs its line before it reports the job finished
     (stored_line,) = [
         r for r in logs if r["extra"].get("story_id") == story.id and r["extra"].get("storage_id")
     ]
@@ -530,6 +532,7 @@ def test_e2_a_retry_after_holds_back_the_next_call(launch: Launch, httpx_mock: H
     assert system.wait_for_portrait(first.id, timeout=WAIT_S).portrait_status is (
         PortraitStatus.FAILED
     )
+    no_job_in_flight(system)  # the worker's report, with the hold, has arrived
 
     second = submit(system, prompt="Another portrait")
 

@@ -17,6 +17,7 @@ from typing import Any, cast
 import pytest
 from loguru import logger
 
+from tests.actors.waits import no_job_in_flight
 from tests.conftest import stored_files
 from tests.fakes.recraft_server import Answer, RecraftServer
 from vignette import metrics
@@ -25,7 +26,8 @@ from vignette.config import Settings
 from vignette.models import open_database
 from vignette.records import PortraitStatus, Story, StoryDraft
 from vignette.recraft.client import RecraftClient
-from vignette.system.facade import StorySystem, recraft_client_factory
+from vignette.system.facade import StorySystem
+from vignette.system.wiring import recraft_client_factory
 
 
 class WorkerBug(RuntimeError):
@@ -350,6 +352,7 @@ def test_retries_count_against_the_rate_limit(
     system = start_system(settings, client_factory=no_wait)
 
     first = system.wait_for_portrait(submit(system, "third time lucky"), timeout=30)
+    no_job_in_flight(system)  # the worker's report, with its retries, has arrived
     second = submit(system, "over the limit")
 
     assert first.portrait_status is PortraitStatus.STORED
