@@ -8,16 +8,19 @@ is told apart from its successor's and ignored.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import pykka
 
 from vignette.actors.portrait import PortraitActor
 from vignette.records import PortraitJob
 
-# Starts the worker of a slot: (slot=, generation=) -> its ref.
-StartWorker = Callable[..., pykka.ActorRef[PortraitActor]]
+
+class StartWorker(Protocol):
+    """Starts the worker of a slot and returns its ref."""
+
+    def __call__(self, *, slot: int, generation: int) -> pykka.ActorRef[PortraitActor]: ...
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Story writers: the built-in template writer and the OpenAI-compatible one."""
