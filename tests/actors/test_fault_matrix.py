@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.api.conftest import LOCAL
 from tests.conftest import stored_files
 from tests.fakes.images import png_bytes, truncated_jpeg_bytes
 from tests.fakes.network import FakeInternet
@@ -514,7 +515,7 @@ def submit_unportrayed(system: StorySystem, title: str) -> Story:
 
 def api_answers(system: StorySystem, story_id: str) -> list[bytes]:
     """What the HTTP API shows of the stories: list, one story, the gallery, metrics."""
-    with TestClient(create_app(system)) as client:
+    with TestClient(create_app(system), base_url=LOCAL) as client:
         answers = [client.get(path) for path in ("/api/stories", f"/api/stories/{story_id}", "/")]
         assert all(answer.status_code == 200 for answer in answers)
         answers.append(client.get("/metrics"))

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import crashing_factory, story_body
+from tests.api.conftest import LOCAL, crashing_factory, story_body
 from tests.fakes.recraft_server import RecraftServer
 from vignette.api import create_app
 from vignette.api.gallery import should_refresh, summarise
@@ -108,7 +108,7 @@ def test_a_portrait_side_that_is_down_is_announced_and_stops_the_refresh(
 ) -> None:
     settings = local_settings(portraits__concurrency=1, portraits__max_restarts=0)
     system = start_system(settings, client_factory=crashing_factory)
-    with TestClient(create_app(system)) as client:
+    with TestClient(create_app(system), base_url=LOCAL) as client:
         crashed = client.post("/api/stories", json=story_body()).json()["id"]
         system.wait_for_portrait(crashed, timeout=30)
         client.post("/api/stories", json=story_body(title="Waits for the next start"))

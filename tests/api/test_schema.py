@@ -26,6 +26,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from starlette.types import Receive, Scope, Send
 
+from tests.api.conftest import LOCAL
 from vignette.api import create_app
 from vignette.config import Settings, load_settings
 from vignette.system.facade import StorySystem
@@ -72,7 +73,7 @@ def app_under_test(tmp_path: Path, start_system: Callable[..., StorySystem]) -> 
 
 
 def test_the_app_under_test_serves_the_schema_being_tested(app_under_test: FastAPI) -> None:
-    with TestClient(app_under_test) as client:
+    with TestClient(app_under_test, base_url=LOCAL) as client:
         assert client.get("/openapi.json").json() == _schema_app.openapi()
 
 
@@ -84,4 +85,4 @@ def test_the_app_under_test_serves_the_schema_being_tested(app_under_test: FastA
     suppress_health_check=list(HealthCheck),
 )
 def test_the_api_keeps_its_schema_and_never_answers_5xx(case: Any, app_under_test: FastAPI) -> None:
-    case.call_and_validate()
+    case.call_and_validate(base_url=LOCAL)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from vignette.api import files, gallery, operations, stories
 from vignette.api.error_handlers import add_error_handlers
+from vignette.api.guards import RequestGuard, served_hosts
 from vignette.api.limits import MAX_BODY_BYTES, BodySizeLimit
 from vignette.api.openapi import VignetteAPI, error_answer
 from vignette.system.facade import StorySystem
@@ -41,7 +42,9 @@ def create_app(system: StorySystem) -> FastAPI:
     app.prompt_limit = system.settings.recraft.prompt_limit
     if system.settings.stories.writer == "template":
         app.topics = TOPICS
+    # The last added runs first: Host and Origin are checked before anything else.
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(RequestGuard, hosts=served_hosts(system.settings.server))
     routers = [stories.router, files.router, operations.router, gallery.router]
     for router in routers:
         app.include_router(router)
