@@ -8,11 +8,12 @@ from collections.abc import Callable, Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import story_body
+from tests.api.conftest import LOCAL, story_body
 from tests.fakes.recraft_server import RecraftServer
 from vignette.api import create_app
 from vignette.config import Settings
 from vignette.system.facade import StorySystem
+from vignette.system.tokens import ApiTokens
 
 
 def total(system: StorySystem) -> int:
@@ -60,7 +61,10 @@ def configured_client(
             server__host="vignette.lan", server__allowed_hosts='["vignette.example", "10.0.0.7"]'
         )
     )
-    with TestClient(create_app(system), base_url="http://localhost") as test_client:
+    # A daemon on a public name needs a token (tests/api/test_tokens.py); it has one.
+    _, token = ApiTokens(system.settings.database.url).create("deploy")
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(system), base_url=LOCAL, headers=headers) as test_client:
         yield test_client
 
 

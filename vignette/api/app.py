@@ -10,11 +10,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from vignette.api import files, gallery, operations, stories
+from vignette.api.auth import AccessLog, TokenCheck
 from vignette.api.error_handlers import add_error_handlers
-from vignette.api.guards import RequestGuard, served_hosts
+from vignette.api.guards import RequestGuard, is_loopback, served_hosts
 from vignette.api.limits import MAX_BODY_BYTES, BodySizeLimit
 from vignette.api.openapi import VignetteAPI, error_answer
 from vignette.system.facade import StorySystem
+from vignette.system.tokens import ApiTokens
 from vignette.writers.template import TOPICS
 
 DESCRIPTION = """\
@@ -42,9 +44,18 @@ def create_app(system: StorySystem) -> FastAPI:
     app.prompt_limit = system.settings.recraft.prompt_limit
     if system.settings.stories.writer == "template":
         app.topics = TOPICS
-    # The last added runs first: Host and Origin are checked before anything else.
+    # The last added runs first: every request is logged; Host and Origin are checked
+    # before the token, and the token before the body is read.
+    server = system.settings.server
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
-    app.add_middleware(RequestGuard, hosts=served_hosts(system.settings.server))
+    app.add_middleware(
+        TokenCheck,
+        tokens=ApiTokens(system.settings.database.url),
+        private_reads=server.private_reads,
+        always=not is_loopback(server.host),
+    )
+    app.add_middleware(RequestGuard, hosts=served_hosts(server))
+    app.add_middleware(AccessLog)
     routers = [stories.router, files.router, operations.router, gallery.router]
     for router in routers:
         app.include_router(router)
