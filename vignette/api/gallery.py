@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
 from vignette.api.dependencies import System
+from vignette.api.explanations import explain
 from vignette.api.schemas import file_url
 from vignette.records import PortraitStatus, Story
 from vignette.system.facade import StorySystem
@@ -47,6 +48,7 @@ class Card:
     state_label: str
     image_url: str | None
     error_code: str | None
+    error_explanation: str | None
     error_message: str | None
     can_regenerate: bool
 
@@ -80,6 +82,7 @@ def card(story: Story) -> Card:
         state_label=STATE_LABELS[story.portrait_status],
         image_url=None if story.storage_id is None else file_url(story.storage_id),
         error_code=code,
+        error_explanation=explain(code),
         error_message=message or None,
         can_regenerate=story.portrait_status is PortraitStatus.FAILED,
     )
