@@ -191,8 +191,16 @@ def test_the_gallery_renders_every_story_and_its_portrait_in_headless_chromium(
             assert all(right <= 390 for _, right in boxes)
             page.set_viewport_size({"width": 1280, "height": 1000})
 
-            # "Write a new story" adds one at the top; the page refreshes until its portrait
-            # is stored.
+            # The page's own origin is not enough: a post without its CSRF token is refused,
+            # and Chromium keeps the HttpOnly cookie away from scripts.
+            refused = page.evaluate(
+                "fetch('/api/stories/generate', {method: 'POST'}).then(r => r.status)"
+            )
+            assert refused == 403
+            assert "vignette_csrf" not in page.evaluate("document.cookie")
+
+            # "Write a new story" adds one at the top (posting with the page's CSRF token);
+            # the page refreshes until its portrait is stored.
             page.get_by_role("button", name="Write a new story").click()
             expect(cards).to_have_count(7)
             newest = cards.first

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from vignette.api import files, gallery, operations, stories
 from vignette.api.auth import AccessLog, TokenCheck
+from vignette.api.csrf import docs_router
 from vignette.api.error_handlers import add_error_handlers
 from vignette.api.guards import RequestGuard, is_loopback, served_hosts
 from vignette.api.limits import MAX_BODY_BYTES, BodySizeLimit
@@ -39,6 +40,7 @@ def create_app(system: StorySystem) -> FastAPI:
             {"name": "operations", "description": "Health and metrics"},
         ],
         responses={503: error_answer("Vignette is stopping, or did not answer in time")},
+        docs_url=None,  # served by vignette.api.csrf, which gives the page its CSRF token
     )
     app.state.system = system  # what the routes receive (vignette.api.dependencies)
     app.prompt_limit = system.settings.recraft.prompt_limit
@@ -56,7 +58,7 @@ def create_app(system: StorySystem) -> FastAPI:
     )
     app.add_middleware(RequestGuard, hosts=served_hosts(server))
     app.add_middleware(AccessLog)
-    routers = [stories.router, files.router, operations.router, gallery.router]
+    routers = [stories.router, files.router, operations.router, gallery.router, docs_router]
     for router in routers:
         app.include_router(router)
     add_error_handlers(app, [route for router in routers for route in router.routes])

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
+from vignette.api.csrf import give_token, page_token
 from vignette.api.dependencies import System
 from vignette.api.explanations import explain
 from vignette.api.schemas import file_url
@@ -117,7 +118,8 @@ def render(request: Request, system: StorySystem) -> HTMLResponse:
     side = system.portrait_side()
     total = sum(counts.values())
     width, height = _size(system.settings.recraft.size)
-    return templates.TemplateResponse(
+    token, new = page_token(request)
+    page = templates.TemplateResponse(
         request,
         "gallery.html",
         {
@@ -129,9 +131,11 @@ def render(request: Request, system: StorySystem) -> HTMLResponse:
             "refresh_s": REFRESH_S if should_refresh(stories, counts, side.up) else None,
             "image_width": width,
             "image_height": height,
+            "csrf_token": token,
         },
         headers={"Cache-Control": "no-store"},
     )
+    return give_token(page, request, token, new)
 
 
 @router.get("/", response_class=HTMLResponse, summary="The gallery")

@@ -8,6 +8,9 @@
   no CORS preflight, so it would otherwise reach the route. A request with neither header
   was not sent by a page a browser loaded (browsers send `Origin` on every cross-site
   POST); it goes on, to the token check when tokens exist.
+- **CSRF.** A state-changing request from a browser (one with `Origin` or `Referer`) must
+  also carry the page's CSRF token (`vignette.api.csrf`), unless it has an `Authorization`
+  header: 403 otherwise.
 
 Both refusals are JSON `{"detail": ...}` and happen before any route runs.
 """
@@ -23,6 +26,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from vignette.api.csrf import CSRF_COOKIE, CSRF_HEADER, csrf_valid
 from vignette.config import ServerSettings
 
 # Methods that change state; the rest only read.
@@ -121,6 +125,16 @@ class RequestGuard:
             detail = (
                 f"cross-site request refused: a {method} from {source!r}; Vignette takes "
                 "changes only from its own pages, or from clients that send no Origin"
+            )
+            await JSONResponse({"detail": detail}, status_code=403)(scope, receive, send)
+            return
+        if source is not None and "authorization" not in headers and not csrf_valid(headers):
+            logger.bind(step="http").warning(
+                "refused {} {}: no valid CSRF token", method, scope["path"]
+            )
+            detail = (
+                f"the request carries no valid CSRF token ({CSRF_HEADER} header matching the "
+                f"{CSRF_COOKIE} cookie): reload the page and try again"
             )
             await JSONResponse({"detail": detail}, status_code=403)(scope, receive, send)
             return
