@@ -39,7 +39,14 @@ def create_app(system: StorySystem) -> FastAPI:
             {"name": "files", "description": "Stored portrait images"},
             {"name": "operations", "description": "Health and metrics"},
         ],
-        responses={503: error_answer("Vignette is stopping, or did not answer in time")},
+        responses={
+            400: error_answer("The Host is not served (server.allowed_hosts)"),
+            401: error_answer("An API token is needed: 'Authorization: Bearer <token>'"),
+            403: error_answer(
+                "A state-changing request from another site, or without the page's CSRF token"
+            ),
+            503: error_answer("Vignette is stopping, or did not answer in time"),
+        },
         docs_url=None,  # served by vignette.api.csrf, which gives the page its CSRF token
     )
     app.state.system = system  # what the routes receive (vignette.api.dependencies)
