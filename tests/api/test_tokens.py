@@ -14,6 +14,7 @@ from tests.api.conftest import LOCAL, story_body
 from tests.fakes.recraft_server import RecraftServer
 from vignette.api import create_app
 from vignette.config import Settings
+from vignette.models.tables import ApiTokenRow
 from vignette.system.facade import StorySystem
 from vignette.system.tokens import ApiTokens
 
@@ -180,3 +181,18 @@ def test_the_access_log_names_the_caller_and_never_the_token(
     assert "GET /api/stories" in access[0]["message"]
     for record in logs:
         assert token[4:] not in record["message"] + repr(record["extra"])
+
+
+def test_a_token_check_the_database_cannot_answer_is_refused_with_503(
+    client: TestClient, tokens: ApiTokens, system: StorySystem
+) -> None:
+    _, token = tokens.create("ci-bot")
+    assert client.get("/api/stories", headers=bearer(token)).status_code == 200  # opened
+    with tokens.database.connection_context():
+        ApiTokenRow.drop_table()
+
+    answer = client.post("/api/stories/generate", headers=bearer("vgn_anything"))
+
+    assert answer.status_code == 503, answer.text
+    assert "database" in answer.json()["detail"]
+    assert total(system) == 0

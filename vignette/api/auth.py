@@ -23,7 +23,6 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vignette.api.guards import UNSAFE_METHODS
-from vignette.models import DatabaseError
 from vignette.system.tokens import ApiTokens, Verdict
 
 READ_METHODS = frozenset({"GET", "HEAD"})
@@ -65,7 +64,7 @@ class TokenCheck:
         token = presented_token(Headers(scope=scope))
         try:
             verdict: Verdict = await anyio.to_thread.run_sync(self.tokens.check, token)
-        except DatabaseError as error:
+        except Exception as error:  # noqa: BLE001 - refused, never let through, never a 500
             logger.bind(step="http").error("the token check failed: {}", type(error).__name__)
             answer = JSONResponse({"detail": "the database does not answer; try again"}, 503)
             await answer(scope, receive, send)
