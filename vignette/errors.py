@@ -14,7 +14,18 @@
 
 from __future__ import annotations
 
+import re
+
 from vignette.records import PortraitErrorCode, PortraitStatus, Step
+
+# A quoted absolute file path, as Python's OSError and Pillow write one, with the ": " or
+# space before it: "File exists: '/srv/files/80'".
+_QUOTED_PATH = re.compile(r"""(:\s*|\s+)?(['"])(/|[A-Za-z]:[\\/])[^'"]*\2""")
+
+
+def without_paths(text: str) -> str:
+    """`text` without the file paths quoted in it: a message for people, not operators."""
+    return _QUOTED_PATH.sub("", text)
 
 
 class VignetteError(Exception):
@@ -67,5 +78,6 @@ class PortraitFailure(VignetteError):
 
     @property
     def portrait_error(self) -> str:
-        """The story's `portrait_error`: the code, `: `, a human message."""
-        return str(self)
+        """The story's `portrait_error`: the code, `: `, a human message, without the file
+        paths the message may name (`str(self)` keeps them, for the log)."""
+        return without_paths(str(self))

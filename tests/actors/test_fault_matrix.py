@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.api.conftest import LOCAL
 from tests.conftest import stored_files
 from tests.fakes.images import png_bytes, truncated_jpeg_bytes
 from tests.fakes.network import FakeInternet
@@ -507,6 +509,19 @@ def record_text(record: Record) -> str:
     return "\n".join(parts)
 
 
+# A temporary file's name as tempfile and the staging area make them.
+TEMP_NAME = re.compile(r"tmp[a-z0-9_]{6,}|\.part\b|/tmp/")
+
+
+def assert_no_server_detail(text: str, storage: Path) -> None:
+    """`text` names no path under the storage folder, no temporary file, no traceback."""
+    assert str(storage) not in text, text
+    assert str(storage.resolve()) not in text, text
+    assert not TEMP_NAME.search(text), text
+    assert "Traceback" not in text, text
+    assert 'File "' not in text, text
+
+
 def submit_unportrayed(system: StorySystem, title: str) -> Story:
     """A story whose blank prompt is skipped without any request to Recraft."""
     return system.submit_story(title=title, body="A quiet afternoon.", image_generation_prompt="")
@@ -514,7 +529,7 @@ def submit_unportrayed(system: StorySystem, title: str) -> Story:
 
 def api_answers(system: StorySystem, story_id: str) -> list[bytes]:
     """What the HTTP API shows of the stories: list, one story, the gallery, metrics."""
-    with TestClient(create_app(system)) as client:
+    with TestClient(create_app(system), base_url=LOCAL) as client:
         answers = [client.get(path) for path in ("/api/stories", f"/api/stories/{story_id}", "/")]
         assert all(answer.status_code == 200 for answer in answers)
         answers.append(client.get("/metrics"))
@@ -645,6 +660,12 @@ def test_fault(
         assert fault.detail in about_story[-1]["message"]
     retries = [r for r in about_story if "trying again" in r["message"]]
     assert len(retries) == len(fault.sleeps)
+
+    # The portrait error is for people: no server path, temporary file name or stack text
+    # (the log line above has the whole detail, with the story id).
+    assert_no_server_detail(done.portrait_error or "", files)
+    for body in api:
+        assert str(files).encode() not in body
 
     # The key appears nowhere.
     assert logs, "nothing was logged: the check below would prove nothing"

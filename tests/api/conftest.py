@@ -15,6 +15,9 @@ from vignette.config import Settings
 from vignette.recraft.client import RecraftClient
 from vignette.system.facade import StorySystem
 
+# What the test clients call: a Host the server answers to (TestClient's own is "testserver").
+LOCAL = "http://localhost"
+
 
 @pytest.fixture
 def recraft() -> Iterator[RecraftServer]:
@@ -45,7 +48,7 @@ def system(
 
 @pytest.fixture
 def client(system: StorySystem) -> Iterator[TestClient]:
-    with TestClient(create_app(system)) as test_client:
+    with TestClient(create_app(system), base_url=LOCAL) as test_client:
         yield test_client
 
 

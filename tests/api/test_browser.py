@@ -24,6 +24,7 @@ from vignette.api import create_app
 from vignette.api.server import VignetteServer
 from vignette.config import Settings
 from vignette.system.facade import StorySystem
+from vignette.system.tokens import ApiTokens
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -191,8 +192,16 @@ def test_the_gallery_renders_every_story_and_its_portrait_in_headless_chromium(
             assert all(right <= 390 for _, right in boxes)
             page.set_viewport_size({"width": 1280, "height": 1000})
 
-            # "Write a new story" adds one at the top; the page refreshes until its portrait
-            # is stored.
+            # The page's own origin is not enough: a post without its CSRF token is refused,
+            # and Chromium keeps the HttpOnly cookie away from scripts.
+            refused = page.evaluate(
+                "fetch('/api/stories/generate', {method: 'POST'}).then(r => r.status)"
+            )
+            assert refused == 403
+            assert "vignette_csrf" not in page.evaluate("document.cookie")
+
+            # "Write a new story" adds one at the top (posting with the page's CSRF token);
+            # the page refreshes until its portrait is stored.
             page.get_by_role("button", name="Write a new story").click()
             expect(cards).to_have_count(7)
             newest = cards.first
@@ -209,5 +218,42 @@ def test_the_gallery_renders_every_story_and_its_portrait_in_headless_chromium(
             assert recraft.fake.call_count == 7, loads
         except AssertionError as error:
             raise AssertionError(f"{error}\npage loads: {loads}") from error
+        finally:
+            browser.close()
+
+
+def test_on_a_daemon_with_tokens_the_gallery_asks_for_one_once_per_tab(
+    chromium: Path,
+    live_gallery: tuple[str, StorySystem, RecraftServer],
+) -> None:
+    from playwright.sync_api import Dialog, expect, sync_playwright
+
+    url, system, _ = live_gallery
+    _, token = ApiTokens(system.settings.database.url).create("browser")
+    expect.set_options(timeout=WAIT_MS)
+    asked: list[str] = []
+
+    def answer(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept(token)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.on("dialog", answer)
+            page.goto(url)
+            cards = page.locator("article.story")
+            expect(cards).to_have_count(6)
+
+            page.get_by_role("button", name="Write a new story").click()
+            expect(cards).to_have_count(7)
+            page.get_by_role("button", name="Write a new story").click()
+            expect(cards).to_have_count(8)
+
+            assert len(asked) == 1
+            assert "API token" in asked[0]
+            assert token not in page.content()
         finally:
             browser.close()

@@ -8,13 +8,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
+from markupsafe import escape
 
-from tests.api.conftest import crashing_factory, story_body
+from tests.api.conftest import LOCAL, crashing_factory, story_body
 from tests.fakes.recraft_server import RecraftServer
 from vignette.api import create_app
+from vignette.api.explanations import EXPLANATIONS
 from vignette.api.gallery import should_refresh, summarise
 from vignette.config import Settings
-from vignette.records import PortraitStatus, Story
+from vignette.records import PortraitErrorCode, PortraitStatus, Story
 from vignette.system.facade import StorySystem
 
 
@@ -55,6 +57,30 @@ def test_stories_are_shown_newest_first_with_portrait_or_state_and_reason(
     assert f'data-url="/api/stories/{failed}/portrait"' in failed_card
     assert "Regenerate portrait" not in html.split(f'data-story-id="{stored}"')[1]
     assert "data-refresh" not in html
+
+
+def test_a_failed_card_says_what_happened_and_keeps_the_message_behind_a_disclosure(
+    client: TestClient, system: StorySystem, recraft: RecraftServer
+) -> None:
+    recraft.fake.error = (503, "text/plain", b"service unavailable")
+    failed = client.post("/api/stories", json=story_body()).json()["id"]
+    story = system.wait_for_portrait(failed, timeout=30)
+
+    card = client.get("/").text.split(f'data-story-id="{failed}"')[1].split("</article>")[0]
+
+    assert "<code>api_error</code>" in card
+    assert escape(EXPLANATIONS[PortraitErrorCode.API_ERROR]) in card
+    details = card.split("<details")[1].split("</details>")[0]
+    assert "<summary>" in details
+    message = (story.portrait_error or "").partition(": ")[2]
+    assert escape(message) in details
+
+
+def test_every_code_has_a_plain_sentence() -> None:
+    assert set(EXPLANATIONS) == set(PortraitErrorCode)
+    for sentence in EXPLANATIONS.values():
+        assert sentence.endswith(".")
+        assert "_" not in sentence.split(" ")[0]
 
 
 def test_the_page_refreshes_itself_only_while_a_portrait_is_pending_or_generating(
@@ -108,7 +134,7 @@ def test_a_portrait_side_that_is_down_is_announced_and_stops_the_refresh(
 ) -> None:
     settings = local_settings(portraits__concurrency=1, portraits__max_restarts=0)
     system = start_system(settings, client_factory=crashing_factory)
-    with TestClient(create_app(system)) as client:
+    with TestClient(create_app(system), base_url=LOCAL) as client:
         crashed = client.post("/api/stories", json=story_body()).json()["id"]
         system.wait_for_portrait(crashed, timeout=30)
         client.post("/api/stories", json=story_body(title="Waits for the next start"))

@@ -12,7 +12,7 @@ import psycopg
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.conftest import crashing_factory, settled, story_body
+from tests.api.conftest import LOCAL, crashing_factory, settled, story_body
 from tests.fakes.recraft_server import RecraftServer
 from tests.postgres import drop_database, fresh_database
 from vignette.api import create_app
@@ -57,7 +57,7 @@ def test_healthz_is_503_once_the_portrait_side_is_down_while_stories_are_still_m
 ) -> None:
     settings = local_settings(portraits__concurrency=1, portraits__max_restarts=0)
     system = start_system(settings, client_factory=crashing_factory)
-    with TestClient(create_app(system)) as client:
+    with TestClient(create_app(system), base_url=LOCAL) as client:
         assert client.get("/healthz").status_code == 200
         story_id = client.post("/api/stories", json=story_body()).json()["id"]
         crashed = system.wait_for_portrait(story_id, timeout=30)
@@ -142,7 +142,7 @@ def test_metrics_count_crashed_portraits_and_worker_restarts(
 ) -> None:
     settings = local_settings(portraits__concurrency=1, portraits__max_restarts=5)
     system = start_system(settings, client_factory=crashing_factory)
-    with TestClient(create_app(system)) as client:
+    with TestClient(create_app(system), base_url=LOCAL) as client:
         before = samples(client)
         story_id = client.post("/api/stories", json=story_body()).json()["id"]
         system.wait_for_portrait(story_id, timeout=30)
@@ -174,7 +174,7 @@ def test_a_database_that_drops_its_connections_gets_503s_from_healthz_and_every_
             )
 
     try:
-        with TestClient(create_app(system)) as client:
+        with TestClient(create_app(system), base_url=LOCAL) as client:
             assert client.get("/healthz").status_code == 200
             refuse_connections()
 

@@ -3,8 +3,9 @@
 Every operation gets generated requests, valid and invalid (schemathesis's explicit
 examples, boundary "coverage" cases and random ones), and every answer is checked: never
 a 5xx, and status codes, content types and bodies as the schema documents them. The
-system is real (SQLite under tmp_path); without a Recraft key every portrait fails at
-once with `missing_api_key`, so no network is used.
+system is real (SQLite under tmp_path) and has an API token, which every request carries;
+without a Recraft key every portrait fails at once with `missing_api_key`, so no network
+is used.
 
 schemathesis's pytest integration needs the schema when the module is collected, before
 any fixture runs; the schema does not depend on the running system (only on its settings),
@@ -26,9 +27,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from starlette.types import Receive, Scope, Send
 
+from tests.api.conftest import LOCAL
 from vignette.api import create_app
 from vignette.config import Settings, load_settings
 from vignette.system.facade import StorySystem
+from vignette.system.tokens import ApiTokens
 
 # About 30 generated examples for each of the 10 operations, plus the coverage cases.
 EXAMPLES_PER_OPERATION = 30
@@ -48,6 +51,7 @@ class Target:
     """An ASGI app that forwards every request to the app under test."""
 
     app: FastAPI | None = None
+    headers: dict[str, str] = {}  # noqa: RUF012 - what every request sends: the token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert self.app is not None, "no app under test"
@@ -66,14 +70,19 @@ def app_under_test(tmp_path: Path, start_system: Callable[..., StorySystem]) -> 
     system = start_system(defaults(tmp_path))
     # Something for the fuzzer to find: a listed story whose portrait was skipped.
     system.submit_story(title="A story", body="Seen by the fuzzer.", image_generation_prompt="")
+    # With a token, so the requests get past the token check to the routes.
+    _, token = ApiTokens(system.settings.database.url).create("fuzzer")
     target.app = create_app(system)
+    target.headers = {"Authorization": f"Bearer {token}"}
     yield target.app
     target.app = None
 
 
 def test_the_app_under_test_serves_the_schema_being_tested(app_under_test: FastAPI) -> None:
-    with TestClient(app_under_test) as client:
+    with TestClient(app_under_test, base_url=LOCAL, headers=target.headers) as client:
         assert client.get("/openapi.json").json() == _schema_app.openapi()
+        assert client.get("/api/stories").status_code == 200  # the token passes
+        assert client.get("/api/stories", headers={"Authorization": ""}).status_code == 401
 
 
 @schema.parametrize()
@@ -84,4 +93,4 @@ def test_the_app_under_test_serves_the_schema_being_tested(app_under_test: FastA
     suppress_health_check=list(HealthCheck),
 )
 def test_the_api_keeps_its_schema_and_never_answers_5xx(case: Any, app_under_test: FastAPI) -> None:
-    case.call_and_validate()
+    case.call_and_validate(base_url=LOCAL, headers=target.headers)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import story_body
+from tests.api.conftest import LOCAL, story_body
 from tests.fakes.recraft_server import RecraftServer
 from vignette.api import create_app
 from vignette.config import Settings
@@ -98,7 +98,7 @@ def test_generate_answers_502_with_the_reason_when_the_writer_fails_and_stores_n
     local_settings: Callable[..., Settings], start_system: Callable[..., StorySystem]
 ) -> None:
     system = start_system(local_settings(), writer=FailingWriter())
-    with TestClient(create_app(system)) as client:
+    with TestClient(create_app(system), base_url=LOCAL) as client:
         answer = client.post("/api/stories/generate")
 
         assert answer.status_code == 502
@@ -112,7 +112,7 @@ def test_generate_answers_502_when_the_writer_writes_a_story_that_breaks_a_limit
     local_settings: Callable[..., Settings], start_system: Callable[..., StorySystem]
 ) -> None:
     system = start_system(local_settings(), writer=LongWindedWriter())
-    with TestClient(create_app(system)) as client:
+    with TestClient(create_app(system), base_url=LOCAL) as client:
         answer = client.post("/api/stories/generate")
 
         assert answer.status_code == 502
@@ -204,7 +204,7 @@ def test_submit_takes_prompts_up_to_the_configured_models_limit(
     local_settings: Callable[..., Settings], start_system: Callable[..., StorySystem]
 ) -> None:
     system = start_system(local_settings(recraft__model="recraftv4"))
-    with TestClient(create_app(system)) as client:
+    with TestClient(create_app(system), base_url=LOCAL) as client:
         long_prompt = client.post(
             "/api/stories", json=story_body(image_generation_prompt="p" * 10_000)
         )

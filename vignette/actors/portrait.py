@@ -207,10 +207,12 @@ class PortraitActor(pykka.ThreadingActor):
 
     def _record(self, job: PortraitJob, failure: PortraitFailure) -> None:
         log = logger.bind(story_id=job.story_id, step=failure.step, code=failure.code)
+        # The log has the whole message; the story, the API and the gallery get it without
+        # file paths.
         if failure.status is PortraitStatus.SKIPPED:
-            log.warning("portrait skipped: {}", failure.portrait_error)
+            log.warning("portrait skipped: {}", failure)
         else:
-            log.error("portrait failed: {}", failure.portrait_error)
+            log.error("portrait failed: {}", failure)
         if self._document.fail_portrait(job, failure.status, failure.portrait_error).get(
             timeout=ASK_TIMEOUT_S
         ):

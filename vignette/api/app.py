@@ -10,10 +10,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from vignette.api import files, gallery, operations, stories
+from vignette.api.auth import AccessLog, TokenCheck
+from vignette.api.csrf import docs_router
 from vignette.api.error_handlers import add_error_handlers
+from vignette.api.guards import RequestGuard, is_loopback, served_hosts
 from vignette.api.limits import MAX_BODY_BYTES, BodySizeLimit
 from vignette.api.openapi import VignetteAPI, error_answer
 from vignette.system.facade import StorySystem
+from vignette.system.tokens import ApiTokens
 from vignette.writers.template import TOPICS
 
 DESCRIPTION = """\
@@ -35,14 +39,33 @@ def create_app(system: StorySystem) -> FastAPI:
             {"name": "files", "description": "Stored portrait images"},
             {"name": "operations", "description": "Health and metrics"},
         ],
-        responses={503: error_answer("Vignette is stopping, or did not answer in time")},
+        responses={
+            400: error_answer("The Host is not served (server.allowed_hosts)"),
+            401: error_answer("An API token is needed: 'Authorization: Bearer <token>'"),
+            403: error_answer(
+                "A state-changing request from another site, or without the page's CSRF token"
+            ),
+            503: error_answer("Vignette is stopping, or did not answer in time"),
+        },
+        docs_url=None,  # served by vignette.api.csrf, which gives the page its CSRF token
     )
     app.state.system = system  # what the routes receive (vignette.api.dependencies)
     app.prompt_limit = system.settings.recraft.prompt_limit
     if system.settings.stories.writer == "template":
         app.topics = TOPICS
+    # The last added runs first: every request is logged; Host and Origin are checked
+    # before the token, and the token before the body is read.
+    server = system.settings.server
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
-    routers = [stories.router, files.router, operations.router, gallery.router]
+    app.add_middleware(
+        TokenCheck,
+        tokens=ApiTokens(system.settings.database.url),
+        private_reads=server.private_reads,
+        always=not is_loopback(server.host),
+    )
+    app.add_middleware(RequestGuard, hosts=served_hosts(server))
+    app.add_middleware(AccessLog)
+    routers = [stories.router, files.router, operations.router, gallery.router, docs_router]
     for router in routers:
         app.include_router(router)
     add_error_handlers(app, [route for router in routers for route in router.routes])

@@ -23,6 +23,7 @@ from vignette.errors import (
     StoredFileNotFound,
     StoryGenerationError,
     StoryNotFound,
+    without_paths,
 )
 from vignette.models import DatabaseError
 
@@ -73,8 +74,8 @@ def add_error_handlers(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
         )
 
     async def writer_failed(_: Request, error: Exception) -> JSONResponse:
-        logger.warning("story writer failed: {}", error)
-        return detail(502, f"the story writer failed: {error}")
+        logger.warning("story writer failed: {}", error)  # the whole text, for the operator
+        return detail(502, f"the story writer failed: {without_paths(str(error))}")
 
     async def conflict(_: Request, error: Exception) -> JSONResponse:
         return detail(409, str(error))

@@ -12,7 +12,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
+from vignette.api.csrf import give_token, page_token
 from vignette.api.dependencies import System
+from vignette.api.explanations import explain
 from vignette.api.schemas import file_url
 from vignette.records import PortraitStatus, Story
 from vignette.system.facade import StorySystem
@@ -47,6 +49,7 @@ class Card:
     state_label: str
     image_url: str | None
     error_code: str | None
+    error_explanation: str | None
     error_message: str | None
     can_regenerate: bool
 
@@ -80,6 +83,7 @@ def card(story: Story) -> Card:
         state_label=STATE_LABELS[story.portrait_status],
         image_url=None if story.storage_id is None else file_url(story.storage_id),
         error_code=code,
+        error_explanation=explain(code),
         error_message=message or None,
         can_regenerate=story.portrait_status is PortraitStatus.FAILED,
     )
@@ -114,7 +118,8 @@ def render(request: Request, system: StorySystem) -> HTMLResponse:
     side = system.portrait_side()
     total = sum(counts.values())
     width, height = _size(system.settings.recraft.size)
-    return templates.TemplateResponse(
+    token, new = page_token(request)
+    page = templates.TemplateResponse(
         request,
         "gallery.html",
         {
@@ -126,9 +131,11 @@ def render(request: Request, system: StorySystem) -> HTMLResponse:
             "refresh_s": REFRESH_S if should_refresh(stories, counts, side.up) else None,
             "image_width": width,
             "image_height": height,
+            "csrf_token": token,
         },
         headers={"Cache-Control": "no-store"},
     )
+    return give_token(page, request, token, new)
 
 
 @router.get("/", response_class=HTMLResponse, summary="The gallery")

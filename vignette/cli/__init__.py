@@ -17,6 +17,7 @@ from vignette.cli.output import console
 from vignette.cli.parser import build_parser
 from vignette.cli.serve import serve
 from vignette.cli.status import status
+from vignette.cli.token import token
 from vignette.config import ConfigError, Settings, load_settings
 from vignette.config.logging import configure_logging
 from vignette.errors import VignetteError
@@ -26,6 +27,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "generate": generate,
     "backfill": backfill,
     "status": status,
+    "token": token,
 }
 
 

@@ -86,6 +86,24 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         description="Print how many stories are in each portrait state, and the codes of "
         "failed and skipped portraits. Starts no portrait work.",
     )
+    tokens = commands.add_parser(
+        "token",
+        parents=[common],
+        help="make, list or revoke API tokens",
+        description="API tokens, kept as hashes in the database (every instance on it shares "
+        "them). Once one exists, every /api/* request and every state-changing request needs "
+        "'Authorization: Bearer <token>'.",
+    )
+    token_commands = tokens.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    made = token_commands.add_parser(
+        "create",
+        parents=[common],
+        help="make a token and print it, once, alone on the last line of standard output",
+    )
+    made.add_argument("--name", required=True, help="who or what will use it (unique)")
+    token_commands.add_parser("list", parents=[common], help="names and creation times")
+    revoked = token_commands.add_parser("revoke", parents=[common], help="remove a token")
+    revoked.add_argument("name", help="the token's name")
     # How the user runs the program again, for advice in messages: 'python runner.py'
     # from a checkout, else the name it was run as ('vignette').
     program = f"python {parser.prog}" if parser.prog.endswith(".py") else parser.prog

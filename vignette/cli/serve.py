@@ -12,14 +12,46 @@ from types import FrameType
 from loguru import logger
 
 from vignette.api import create_app
+from vignette.api.guards import is_loopback
 from vignette.api.server import VignetteServer
+from vignette.cli.output import console
 from vignette.config import Settings
 from vignette.config.logging import route_uvicorn_logs
 from vignette.system.facade import StorySystem
+from vignette.system.tokens import ApiTokens
 
 
-def serve(settings: Settings, _: argparse.Namespace) -> int:
+def exposure_refused(settings: Settings, program: str) -> str | None:
+    """Why the daemon must not start on `server.host`, or None: an address other machines
+    reach needs an API token first."""
+    host = settings.server.host
+    if is_loopback(host) or ApiTokens(settings.database.url).exist():
+        return None
+    return (
+        f"server.host = {host!r} is not a loopback address and no API token exists, so "
+        "anyone who reaches it could make paid Recraft calls: run "
+        f"'{program} token create --name NAME' first, or set server.host = '127.0.0.1'"
+    )
+
+
+def budget_line(settings: Settings) -> str:
+    """The Recraft budget cap in force, said once at start."""
+    cap = settings.portraits.max_calls_per_hour
+    if cap == 0:
+        return (
+            "Recraft budget: no cap on calls per hour (portraits.max_calls_per_hour = 0); "
+            "each portrait is one paid call"
+        )
+    return f"Recraft budget: at most {cap} calls per hour (portraits.max_calls_per_hour)"
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> int:
     """Serve the HTTP API and gallery until SIGINT or SIGTERM; a second signal stops at once."""
+    refusal = exposure_refused(settings, args.program)
+    if refusal is not None:
+        console.print(f"[bold red]refusing to start:[/] {refusal}", highlight=False)
+        return 2
+    logger.info(budget_line(settings))
     stop = threading.Event()
     hurry = threading.Event()
     received: list[signal.Signals] = []

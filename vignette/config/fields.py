@@ -45,6 +45,18 @@ def _existing_file_or_empty(value: str) -> str:
     return value
 
 
+_HOST_NAME = re.compile(r"^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]*[a-z0-9])?)$")
+
+
+def _host_names(value: Any) -> Any:
+    """A list of host names, lower-cased; anything else is refused."""
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(item, str) and _HOST_NAME.match(item.strip().lower()) for item in value
+    ):
+        raise ValueError("not a list of host names")
+    return tuple(item.strip().lower() for item in value)
+
+
 def _secret_from_text(value: Any) -> Any:
     """Surrounding whitespace is dropped, and a blank key counts as no key."""
     return (value.strip() or None) if isinstance(value, str) else value
@@ -55,6 +67,7 @@ Float = Annotated[float, BeforeValidator(_float_from_text), Strict()]
 Bool = Annotated[bool, BeforeValidator(_bool_from_text), Strict()]
 FilePathOrEmpty = Annotated[str, AfterValidator(_existing_file_or_empty)]
 Secret = Annotated[SecretStr | None, BeforeValidator(_secret_from_text)]
+HostNames = Annotated[tuple[str, ...], BeforeValidator(_host_names)]
 
 
 def between(low: int, high: int, allowed: str | None = None) -> Any:

@@ -109,6 +109,18 @@ class Environment(EnvSettingsSource):
                 key = name[len(prefix) :].replace("__", ".")
                 _check_key(key, settings_cls, f"the environment ({name.upper()})")
 
+    def decode_complex_value(self, field_name: str, field: FieldInfo | None, value: Any) -> Any:
+        """A list's value, read as JSON; text that is not JSON is one line naming it."""
+        try:
+            return super().decode_complex_value(field_name, field, value)  # type: ignore[arg-type]
+        except ValueError as error:
+            names = [n for n, v in self.env_vars.items() if n.endswith(field_name) and v == value]
+            name = names[0].upper() if names else field_name
+            raise ConfigError(
+                f"{name} = {value!r} is not valid JSON ({error}); a list is written as JSON, "
+                "such as '[\"a.example\"]'"
+            ) from None
+
     def _load_env_vars(self) -> Mapping[str, str | None]:
         fields = self.settings_cls.model_fields
         sections = {_ENV_PREFIX.lower() + name for name, f in fields.items() if _section(f)}

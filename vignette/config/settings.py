@@ -26,13 +26,19 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from vignette.config import recraft_rules
 from vignette.config.fields import (
     Bool,
     FilePathOrEmpty,
     Float,
+    HostNames,
     Int,
     Secret,
     between,
@@ -136,6 +142,16 @@ class StorySettings(_Section):
 class ServerSettings(_Section):
     host: str = non_empty()
     port: Int = between(0, 65_535)
+    # The two keys below came after `ServerSettings(host=..., port=...)` was public, so they
+    # carry default.toml's defaults here too, and a section built in code without them works.
+    # Host headers served besides localhost, 127.0.0.1, [::1] and `host`; another gets 400.
+    allowed_hosts: HostNames = Field(
+        default=(),
+        description='a list of host names, such as ["vignette.example"] (JSON in the '
+        "environment); an IPv6 address in brackets",
+    )
+    # Once an API token exists, reads of /, /healthz, /metrics and files need one too.
+    private_reads: Bool = Field(default=False, description="true or false")
 
 
 with warnings.catch_warnings():
@@ -174,6 +190,11 @@ class Settings(BaseSettings):
             super().__init__(**values)
         except ValidationError as error:
             raise ConfigError(one_line(error, type(self))) from None
+        except SettingsError as error:
+            # A source's own refusal (a list that is not JSON) arrives wrapped.
+            if isinstance(error.__cause__, ConfigError):
+                raise error.__cause__ from None
+            raise
 
     @classmethod
     def settings_customise_sources(

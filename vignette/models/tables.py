@@ -1,5 +1,6 @@
-"""The tables: stories, stored files (Convex's `_storage`), and the schema version; the ids
-their rows get, and how their times are stored (naive UTC) and read back (aware)."""
+"""The tables: stories, stored files (Convex's `_storage`), API tokens and the schema
+version; the ids their rows get, and how their times are stored (naive UTC) and read back
+(aware)."""
 
 from __future__ import annotations
 
@@ -85,6 +86,18 @@ class StoryRow(BaseModel):
         indexes = ((("portrait_status", "created_at"), False),)
 
 
+class ApiTokenRow(BaseModel):
+    """An API token: its name and the sha256 of the token (the token itself is never kept)."""
+
+    id = CharField(primary_key=True, max_length=32)
+    name = CharField(max_length=64, unique=True)
+    token_hash = CharField(max_length=64, unique=True)
+    created_at = DateTimeField(default=utc_now)
+
+    class Meta:
+        table_name = "api_tokens"
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField()
     applied_at = DateTimeField(default=utc_now)
@@ -93,7 +106,7 @@ class SchemaVersion(BaseModel):
         table_name = "schema_version"
 
 
-ALL_TABLES: list[type[BaseModel]] = [StoredFile, StoryRow, SchemaVersion]
+ALL_TABLES: list[type[BaseModel]] = [StoredFile, StoryRow, ApiTokenRow, SchemaVersion]
 
 
 def db_time(moment: datetime) -> Any:
