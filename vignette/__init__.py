@@ -24,6 +24,7 @@ from vignette.errors import (
     StoredFileNotFound,
     StoryGenerationError,
     StoryNotFound,
+    SystemAlreadyRunning,
     VignetteError,
 )
 from vignette.records import PortraitErrorCode, PortraitStatus, Story
@@ -44,6 +45,7 @@ __all__ = [
     "StoryGenerationError",
     "StoryNotFound",
     "StorySystem",
+    "SystemAlreadyRunning",
     "VignetteError",
     "load_settings",
     "use_stdlib_logging",

@@ -23,6 +23,9 @@ T = TypeVar("T")
 
 
 class DocumentActor(pykka.ThreadingActor):
+    # Never keeps the host's process alive; StorySystem stops it at exit (system/process.py).
+    use_daemon_thread = True
+
     def __init__(
         self, db: Database, on_change: Callable[[Sequence[str]], None] = lambda ids: None
     ) -> None:
