@@ -29,11 +29,11 @@ def host_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def run_host(
-    script: str, tmp_path: Path, timeout: float = 60, **env: str
+    script: str, tmp_path: Path, timeout: float = 60, argv: tuple[str, ...] = (), **env: str
 ) -> subprocess.CompletedProcess[str]:
     """Run tests/embedding/hosts/<script> in tmp_path; wait at most `timeout` seconds."""
     return subprocess.run(
-        [sys.executable, str(HOSTS / script)],
+        [sys.executable, str(HOSTS / script), *argv],
         cwd=tmp_path,
         env=host_env(tmp_path, **env),
         capture_output=True,

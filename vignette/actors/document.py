@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import pykka
 from pykka.typing import ActorMemberMixin, proxy_method
 
-from vignette.models import Database, closing_lost_connection, files, portraits, stories
+from vignette.models import Database, closing_lost_connection, files, portraits, settled, stories
 from vignette.records import FileInfo, PortraitJob, PortraitStatus, Story, StoryDraft
 
 T = TypeVar("T")
@@ -60,6 +60,10 @@ class DocumentActor(pykka.ThreadingActor):
 
     def count_by_status(self) -> dict[PortraitStatus, int]:
         return stories.count_by_status()
+
+    def settled_since(self, since: datetime, story_id: str | None = None) -> list[Story]:
+        """Stories whose portrait settled at or after `since`, oldest first (subscriptions)."""
+        return settled.settled_since(since, story_id)
 
     def count_failures_by_code(self) -> dict[str, int]:
         return stories.count_failures_by_code()
@@ -153,6 +157,7 @@ class DocumentProxy(ActorMemberMixin, pykka.ActorProxy[DocumentActor]):
     get_story = proxy_method(DocumentActor.get_story)
     list_stories = proxy_method(DocumentActor.list_stories)
     count_by_status = proxy_method(DocumentActor.count_by_status)
+    settled_since = proxy_method(DocumentActor.settled_since)
     count_failures_by_code = proxy_method(DocumentActor.count_failures_by_code)
     delete_story = proxy_method(DocumentActor.delete_story)
     reschedule_portrait = proxy_method(DocumentActor.reschedule_portrait)

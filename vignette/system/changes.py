@@ -25,6 +25,7 @@ class ChangeFeed:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._watchers: dict[str, set[Waker]] = {}
+        self._everything: set[Waker] = set()
 
     @contextlib.contextmanager
     def watch(self, story_id: str) -> Iterator[threading.Event]:
@@ -51,8 +52,21 @@ class ChangeFeed:
                 if not watchers:
                     del self._watchers[story_id]
 
+    @contextlib.contextmanager
+    def watch_all(self, waker: Waker) -> Iterator[None]:
+        """Call `waker.set()` on each change of any story while the block runs."""
+        with self._lock:
+            self._everything.add(waker)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._everything.discard(waker)
+
     def notify(self, story_ids: Iterable[str]) -> None:
         with self._lock:
+            for waker in self._everything:
+                waker.set()
             for story_id in story_ids:
                 for waker in self._watchers.get(story_id, ()):
                     waker.set()

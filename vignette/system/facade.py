@@ -18,6 +18,7 @@ from vignette.models import release_connections
 from vignette.records import FileInfo, PortraitStatus, Story, StoryDraft
 from vignette.recraft.client import RecraftClient
 from vignette.system.aio import AsyncTwins
+from vignette.system.events import PortraitEvents
 from vignette.system.files import OpenedFile
 from vignette.system.process import sole_system
 from vignette.system.wiring import Actors, start_actors
@@ -38,7 +39,7 @@ class Health:
     portraits: PortraitSideStatus | None
 
 
-class StorySystem(AsyncTwins):
+class StorySystem(AsyncTwins, PortraitEvents):
     """Stories and their portraits, as a running set of actors. Use `StorySystem.start`."""
 
     def __init__(self, settings: Settings, actors: Actors) -> None:
