@@ -105,6 +105,7 @@ def configure_logging(path: Path | None) -> None:
     measured CPU, as it is in production; the lines go to `path`, not the terminal.
     """
     logger.remove()
+    logger.enable("vignette")  # as the daemon does: the library disables it on import
     logging.getLogger("pykka").setLevel(logging.CRITICAL)  # as runner.configure_logging
     if path is not None:
         logger.add(path, level="INFO", diagnose=False, enqueue=False)

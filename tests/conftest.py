@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 API_KEY = "rk-test-7f3a9c1e5b2d4068"
 
+# The library disables its logger on import; tests read its records (the `logs` fixture).
+logger.enable("vignette")
+
 
 @pytest.fixture(autouse=True)
 def _stop_every_actor() -> Iterator[None]:

@@ -6,6 +6,7 @@
     ├── InvalidStory           (also a ValueError)   a submitted story breaks a limit
     ├── StoryGenerationError                         the story writer failed; nothing stored
     ├── PortraitConflict                             the portrait is stored or under way
+    ├── SystemAlreadyRunning   (also a RuntimeError) a second StorySystem in one process
     └── PortraitFailure                              one step of a portrait failed (internal)
 
 `PortraitFailure` never leaves a portrait worker: it becomes the story's `failed` or
@@ -56,6 +57,10 @@ class StoryGenerationError(VignetteError):
 
 class PortraitConflict(VignetteError):
     """A portrait cannot be scheduled again in its present state."""
+
+
+class SystemAlreadyRunning(VignetteError, RuntimeError):
+    """A StorySystem is already running in this process: stop it before starting another."""
 
 
 class PortraitFailure(VignetteError):

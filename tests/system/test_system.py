@@ -47,10 +47,11 @@ def test_a_generated_story_gets_its_portrait_stored_end_to_end(
     assert done.portrait_status is PortraitStatus.STORED
     assert done.portrait_error is None
     assert recraft.fake.call_count == 1
-    file, content_type = system.open_file(done.storage_id or "")
-    with file:
+    with system.open_file(done.storage_id or "") as (file, content_type):
         data = file.read()
+    assert file.closed
     assert content_type == "image/png"
+    assert system.read_file(done.storage_id or "") == (data, "image/png")
     assert data == recraft.fake.image
     digest = hashlib.sha256(data).hexdigest()
     assert stored_files(tmp_path / "files") == [tmp_path / "files" / digest[:2] / digest]

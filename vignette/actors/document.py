@@ -16,13 +16,16 @@ from typing import Any, TypeVar
 import pykka
 from pykka.typing import ActorMemberMixin, proxy_method
 
-from vignette.models import Database, closing_lost_connection, files, portraits, stories
+from vignette.models import Database, closing_lost_connection, files, portraits, settled, stories
 from vignette.records import FileInfo, PortraitJob, PortraitStatus, Story, StoryDraft
 
 T = TypeVar("T")
 
 
 class DocumentActor(pykka.ThreadingActor):
+    # Never keeps the host's process alive; StorySystem stops it at exit (system/process.py).
+    use_daemon_thread = True
+
     def __init__(
         self, db: Database, on_change: Callable[[Sequence[str]], None] = lambda ids: None
     ) -> None:
@@ -57,6 +60,10 @@ class DocumentActor(pykka.ThreadingActor):
 
     def count_by_status(self) -> dict[PortraitStatus, int]:
         return stories.count_by_status()
+
+    def settled_since(self, since: datetime, story_id: str | None = None) -> list[Story]:
+        """Stories whose portrait settled at or after `since`, oldest first (subscriptions)."""
+        return settled.settled_since(since, story_id)
 
     def count_failures_by_code(self) -> dict[str, int]:
         return stories.count_failures_by_code()
@@ -150,6 +157,7 @@ class DocumentProxy(ActorMemberMixin, pykka.ActorProxy[DocumentActor]):
     get_story = proxy_method(DocumentActor.get_story)
     list_stories = proxy_method(DocumentActor.list_stories)
     count_by_status = proxy_method(DocumentActor.count_by_status)
+    settled_since = proxy_method(DocumentActor.settled_since)
     count_failures_by_code = proxy_method(DocumentActor.count_failures_by_code)
     delete_story = proxy_method(DocumentActor.delete_story)
     reschedule_portrait = proxy_method(DocumentActor.reschedule_portrait)

@@ -21,6 +21,9 @@ from vignette.storage.staging import file_path, fsync_directory
 class StorageActor(pykka.ThreadingActor):
     """Moves staged files into place and records them; opens and deletes stored files."""
 
+    # Never keeps the host's process alive; StorySystem stops it at exit (system/process.py).
+    use_daemon_thread = True
+
     def __init__(self, root: Path, document: DocumentProxy) -> None:
         super().__init__()
         self._root = root

@@ -77,6 +77,9 @@ class StoryStore:
 
 
 class StoryActor(pykka.ThreadingActor):
+    # Never keeps the host's process alive; StorySystem stops it at exit (system/process.py).
+    use_daemon_thread = True
+
     def __init__(self, *, writer: StoryWriter, store: StoryStore) -> None:
         super().__init__()
         self._writer = writer

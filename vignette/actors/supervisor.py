@@ -58,6 +58,9 @@ class PortraitSideStatus:
 
 
 class PortraitSupervisor(pykka.ThreadingActor):
+    # Never keeps the host's process alive; StorySystem stops it at exit (system/process.py).
+    use_daemon_thread = True
+
     def __init__(
         self,
         *,

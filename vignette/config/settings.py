@@ -55,6 +55,7 @@ from vignette.config.loading import (
     dotted_overrides,
     one_line,
 )
+from vignette.config.paths import resolve_paths
 from vignette.config.recraft_rules import RecraftModel
 
 DEFAULT_FILE = Path(__file__).with_name("default.toml")
@@ -224,13 +225,18 @@ def load_settings(
     *,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    base_dir: str | Path | None = None,
 ) -> Settings:
     """Defaults, overlaid by the TOML file at `path`, then by `VIGNETTE_*` variables in `env`
-    (`os.environ` when None), then by `overrides`, a dict of dotted keys."""
+    (`os.environ` when None), then by `overrides`, a dict of dotted keys.
+
+    With `base_dir`, a relative `storage.path` or SQLite file is made absolute against it;
+    without, relative paths are relative to the working directory (the daemon's)."""
     files = [DEFAULT_FILE] if path is None else [Path(path), DEFAULT_FILE]
     sources = (
         dotted_overrides(Settings, overrides or {}),
         Environment(Settings, env),
         *(TomlFile(Settings, file) for file in files),
     )
-    return Settings(_build_sources=(sources, {}))
+    settings = Settings(_build_sources=(sources, {}))
+    return settings if base_dir is None else resolve_paths(settings, base_dir)

@@ -5,6 +5,14 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+
+class Waker(Protocol):
+    """What a watcher gives the feed: `set()` is called, from the writer's thread, on each
+    change (a `threading.Event`, or something that wakes an asyncio task)."""
+
+    def set(self) -> None: ...
 
 
 class ChangeFeed:
@@ -16,7 +24,8 @@ class ChangeFeed:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._watchers: dict[str, set[threading.Event]] = {}
+        self._watchers: dict[str, set[Waker]] = {}
+        self._everything: set[Waker] = set()
 
     @contextlib.contextmanager
     def watch(self, story_id: str) -> Iterator[threading.Event]:
@@ -26,19 +35,38 @@ class ChangeFeed:
         sets it, so none is missed.
         """
         event = threading.Event()
-        with self._lock:
-            self._watchers.setdefault(story_id, set()).add(event)
-        try:
+        with self.watch_with(story_id, event):
             yield event
+
+    @contextlib.contextmanager
+    def watch_with(self, story_id: str, waker: Waker) -> Iterator[None]:
+        """Call `waker.set()` on each change of `story_id` while the block runs."""
+        with self._lock:
+            self._watchers.setdefault(story_id, set()).add(waker)
+        try:
+            yield
         finally:
             with self._lock:
                 watchers = self._watchers[story_id]
-                watchers.discard(event)
+                watchers.discard(waker)
                 if not watchers:
                     del self._watchers[story_id]
 
+    @contextlib.contextmanager
+    def watch_all(self, waker: Waker) -> Iterator[None]:
+        """Call `waker.set()` on each change of any story while the block runs."""
+        with self._lock:
+            self._everything.add(waker)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._everything.discard(waker)
+
     def notify(self, story_ids: Iterable[str]) -> None:
         with self._lock:
+            for waker in self._everything:
+                waker.set()
             for story_id in story_ids:
-                for event in self._watchers.get(story_id, ()):
-                    event.set()
+                for waker in self._watchers.get(story_id, ()):
+                    waker.set()

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import BinaryIO, Self
+from typing import Self
 
 import pykka
 
@@ -17,6 +17,10 @@ from vignette.errors import StoryGenerationError, StoryNotFound
 from vignette.models import release_connections
 from vignette.records import FileInfo, PortraitStatus, Story, StoryDraft
 from vignette.recraft.client import RecraftClient
+from vignette.system.aio import AsyncTwins
+from vignette.system.events import PortraitEvents
+from vignette.system.files import OpenedFile
+from vignette.system.process import sole_system
 from vignette.system.wiring import Actors, start_actors
 from vignette.writers.base import StoryWriter
 
@@ -35,7 +39,7 @@ class Health:
     portraits: PortraitSideStatus | None
 
 
-class StorySystem:
+class StorySystem(AsyncTwins, PortraitEvents):
     """Stories and their portraits, as a running set of actors. Use `StorySystem.start`."""
 
     def __init__(self, settings: Settings, actors: Actors) -> None:
@@ -61,9 +65,18 @@ class StorySystem:
 
         `writer` replaces the one `stories.writer` names; `client_factory` replaces how
         workers build their Recraft client (tests use it); by default it comes from the
-        settings and the `RECRAFT_API_KEY` they hold.
+        settings and the `RECRAFT_API_KEY` they hold. One system runs per process: while
+        one runs, this raises `SystemAlreadyRunning`; one never stopped is stopped at exit.
         """
-        return cls(settings, start_actors(settings, writer, client_factory))
+        with sole_system() as register:
+            system = cls(settings, start_actors(settings, writer, client_factory))
+            register(system)
+        return system
+
+    @property
+    def running(self) -> bool:
+        """Started, not stopped, and its actors alive."""
+        return not self._stopped and any(ref.is_alive() for ref in self._actors.refs)
 
     def __enter__(self) -> Self:
         return self
@@ -154,9 +167,17 @@ class StorySystem:
         self._store.request_portrait(story_id)
         return story
 
-    def open_file(self, storage_id: str) -> tuple[BinaryIO, str]:
-        """Open a stored file: (binary file object, content type). The caller closes it."""
-        return self._storage.open(storage_id).get(timeout=ASK_TIMEOUT_S)
+    def open_file(self, storage_id: str) -> OpenedFile:
+        """Open a stored file: `with system.open_file(id) as (file, content_type):`.
+
+        The `with` block closes the file; a caller that unpacks it without one closes it.
+        """
+        return OpenedFile(*self._storage.open(storage_id).get(timeout=ASK_TIMEOUT_S))
+
+    def read_file(self, storage_id: str) -> tuple[bytes, str]:
+        """A stored file's bytes and content type."""
+        with self.open_file(storage_id) as (file, content_type):
+            return file.read(), content_type
 
     def file_info(self, storage_id: str) -> FileInfo | None:
         """A stored file's row (sha256, size, content type), or None."""
