@@ -6,6 +6,7 @@
     ├── InvalidStory           (also a ValueError)   a submitted story breaks a limit
     ├── StoryGenerationError                         the story writer failed; nothing stored
     ├── PortraitConflict                             the portrait is stored or under way
+    ├── DeadlineExpired                              a write came after its caller gave up
     └── PortraitFailure                              one step of a portrait failed (internal)
 
 `PortraitFailure` never leaves a portrait worker: it becomes the story's `failed` or
@@ -13,6 +14,8 @@
 """
 
 from __future__ import annotations
+
+import re
 
 from vignette.records import PortraitErrorCode, PortraitStatus, Step
 
@@ -43,6 +46,10 @@ class StoryGenerationError(VignetteError):
     """The story writer could not produce a story; nothing was stored."""
 
 
+class DeadlineExpired(VignetteError):
+    """A request reached the database after its caller had stopped waiting: nothing was done."""
+
+
 class PortraitConflict(VignetteError):
     """A portrait cannot be scheduled again in its present state."""
 
@@ -69,3 +76,23 @@ class PortraitFailure(VignetteError):
     def portrait_error(self) -> str:
         """The story's `portrait_error`: the code, `: `, a human message."""
         return str(self)
+
+
+# What may follow these words in a message is a credential: it is never shown.
+_CREDENTIAL = re.compile(r"(?i)\b(bearer|authorization|api[_-]?key|token)\b([\s:='\"]+)\S+")
+DESCRIBE_LIMIT = 300
+
+
+def describe(error: BaseException | None) -> str:
+    """An exception for a log line or a stored error: its type and a scrubbed message.
+
+    Never its repr, which for some errors (`UnicodeEncodeError` on a header) holds the whole
+    value being processed; words after `Bearer`, `Authorization` and the like are hidden.
+    """
+    if error is None:
+        return "no exception"
+    message = _CREDENTIAL.sub(r"\1\2[hidden]", str(error))
+    if len(message) > DESCRIBE_LIMIT:
+        message = message[:DESCRIBE_LIMIT] + "..."
+    name = type(error).__name__
+    return f"{name}: {message}" if message else name

@@ -56,6 +56,19 @@ WORKER_RESTARTS = Counter(
     "Portrait workers restarted after a crash.",
     registry=REGISTRY,
 )
+ACTOR_RESTARTS = Counter(
+    "vignette_actor_restarts",
+    "Actors the supervision root restarted after they died, by actor.",
+    ["actor"],
+    registry=REGISTRY,
+)
+DATABASE_RETRIES = Counter(
+    "vignette_database_retries",
+    "Database calls that failed (locked, connection lost, timed out) and were tried again "
+    "later, by what the call was for.",
+    ["call"],
+    registry=REGISTRY,
+)
 
 
 def portrait_ended(status: str, code: str | None = None) -> None:

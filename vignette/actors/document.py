@@ -16,13 +16,23 @@ from typing import Any, TypeVar
 import pykka
 from pykka.typing import ActorMemberMixin, proxy_method
 
-from vignette.models import Database, closing_lost_connection, files, portraits, stories
+from vignette.models import (
+    DATABASE_ERRORS,
+    Database,
+    closing_lost_connection,
+    files,
+    portraits,
+    stories,
+)
 from vignette.records import FileInfo, PortraitJob, PortraitStatus, Story, StoryDraft
 
 T = TypeVar("T")
 
 
 class DocumentActor(pykka.ThreadingActor):
+    # stop() must never leave a thread that keeps the process alive.
+    use_daemon_thread = True
+
     def __init__(
         self, db: Database, on_change: Callable[[Sequence[str]], None] = lambda ids: None
     ) -> None:
@@ -43,9 +53,9 @@ class DocumentActor(pykka.ThreadingActor):
 
     # Stories ------------------------------------------------------------------------------
 
-    def insert_story(self, draft: StoryDraft) -> Story:
+    def insert_story(self, draft: StoryDraft, deadline: float | None = None) -> Story:
         """Insert a story with its portrait `pending`: the row is the portrait's schedule."""
-        story = stories.insert_story(self._db, draft)
+        story = stories.insert_story(self._db, draft, deadline)
         self._on_change([story.id])
         return story
 
@@ -61,34 +71,47 @@ class DocumentActor(pykka.ThreadingActor):
     def count_failures_by_code(self) -> dict[str, int]:
         return stories.count_failures_by_code()
 
-    def delete_story(self, story_id: str) -> str | None:
+    def delete_story(self, story_id: str, deadline: float | None = None) -> str | None:
         """Delete a story; return the storage id its portrait had, if any."""
-        storage_id = stories.delete_story(self._db, story_id)
+        storage_id = stories.delete_story(self._db, story_id, deadline)
         self._on_change([story_id])
         return storage_id
 
-    def reschedule_portrait(self, story_id: str, force: bool = False) -> Story:
+    def reschedule_portrait(
+        self, story_id: str, force: bool = False, deadline: float | None = None
+    ) -> Story:
         """Make a failed or skipped portrait `pending` again (a stored one too, with `force`)."""
-        story = stories.reschedule_portrait(self._db, story_id, force)
+        story = stories.reschedule_portrait(self._db, story_id, force, deadline)
         self._on_change([story_id])
         return story
 
     # Portrait transitions -----------------------------------------------------------------
 
     def claim_portrait(
-        self, story_id: str | None = None, owner: str = "", lease_s: float = 60.0
+        self,
+        story_id: str | None = None,
+        owner: str = "",
+        lease_s: float = 60.0,
+        deadline: float | None = None,
     ) -> PortraitJob | None:
         """Claim the oldest `pending` portrait (or that story's); None when none is pending."""
-        job = portraits.claim_portrait(self._db, story_id, owner, lease_s)
+        job = portraits.claim_portrait(self._db, story_id, owner, lease_s, deadline)
         if job is not None:
             self._on_change([job.story_id])
         return job
+
+    def unclaim(self, job: PortraitJob) -> bool:
+        """Give back a claim that no worker received; False if it is gone."""
+        return bool(self._changed([job.story_id] if portraits.unclaim(job) else []))
 
     def renew_leases(self, owner: str, lease_s: float) -> int:
         return portraits.renew_leases(owner, lease_s)
 
     def expire_leases(self, error: str, dead_owners: Iterable[str] = ()) -> list[str]:
         return self._changed(portraits.expire_leases(error, dead_owners))
+
+    def fail_orphans(self, owner: str, held: Sequence[str], error: str) -> list[str]:
+        return self._changed(portraits.fail_orphans(owner, held, error))
 
     def generating_owners(self) -> list[str]:
         return portraits.generating_owners()
@@ -97,17 +120,24 @@ class DocumentActor(pykka.ThreadingActor):
         return portraits.count_pending()
 
     def store_portrait(
-        self, job: PortraitJob, sha256: str, size: int, content_type: str
+        self,
+        job: PortraitJob,
+        sha256: str,
+        size: int,
+        content_type: str,
+        deadline: float | None = None,
     ) -> FileInfo | None:
         """Record a stored image's row and settle the story on it, in one transaction."""
-        info = portraits.store_portrait(self._db, job, sha256, size, content_type)
+        info = portraits.store_portrait(self._db, job, sha256, size, content_type, deadline)
         if info is not None:
             self._on_change([job.story_id])
         return info
 
-    def fail_portrait(self, job: PortraitJob, status: PortraitStatus, error: str) -> bool:
+    def fail_portrait(
+        self, job: PortraitJob, status: PortraitStatus, error: str, deadline: float | None = None
+    ) -> bool:
         """Record a failed or skipped portrait; False if the claim is gone."""
-        settled = portraits.fail_portrait(self._db, job, status, error)
+        settled = portraits.fail_portrait(self._db, job, status, error, deadline)
         if settled:
             self._on_change([job.story_id])
         return settled
@@ -127,11 +157,32 @@ class DocumentActor(pykka.ThreadingActor):
         return files.delete_file(self._db, storage_id)
 
 
-def _closing_lost_connections(method: Callable[..., T]) -> Callable[..., T]:
+# Reads are run once more on a new connection when the first finds the old one lost (the
+# server restarted, or ended the session): a read changes nothing, so it is safe to repeat.
+READS = frozenset(
+    {
+        "get_story",
+        "list_stories",
+        "count_by_status",
+        "count_failures_by_code",
+        "generating_owners",
+        "count_pending",
+        "get_file",
+    }
+)
+
+
+def _closing_lost_connections(method: Callable[..., T], read: bool) -> Callable[..., T]:
     """Wrap a DocumentActor method: a lost connection is closed, so the next call reconnects."""
 
     @functools.wraps(method)
     def call(self: DocumentActor, *args: Any, **kwargs: Any) -> T:
+        try:
+            with closing_lost_connection(self._db):
+                return method(self, *args, **kwargs)
+        except DATABASE_ERRORS:
+            if not read:
+                raise
         with closing_lost_connection(self._db):
             return method(self, *args, **kwargs)
 
@@ -140,7 +191,7 @@ def _closing_lost_connections(method: Callable[..., T]) -> Callable[..., T]:
 
 for _name, _member in list(vars(DocumentActor).items()):
     if callable(_member) and not _name.startswith("_") and not _name.startswith("on_"):
-        setattr(DocumentActor, _name, _closing_lost_connections(_member))
+        setattr(DocumentActor, _name, _closing_lost_connections(_member, _name in READS))
 
 
 class DocumentProxy(ActorMemberMixin, pykka.ActorProxy[DocumentActor]):
@@ -154,8 +205,10 @@ class DocumentProxy(ActorMemberMixin, pykka.ActorProxy[DocumentActor]):
     delete_story = proxy_method(DocumentActor.delete_story)
     reschedule_portrait = proxy_method(DocumentActor.reschedule_portrait)
     claim_portrait = proxy_method(DocumentActor.claim_portrait)
+    unclaim = proxy_method(DocumentActor.unclaim)
     renew_leases = proxy_method(DocumentActor.renew_leases)
     expire_leases = proxy_method(DocumentActor.expire_leases)
+    fail_orphans = proxy_method(DocumentActor.fail_orphans)
     generating_owners = proxy_method(DocumentActor.generating_owners)
     count_pending = proxy_method(DocumentActor.count_pending)
     store_portrait = proxy_method(DocumentActor.store_portrait)

@@ -12,21 +12,28 @@ from loguru import logger
 from pykka.typing import ActorMemberMixin, proxy_method
 
 from vignette.actors.document import DocumentProxy
-from vignette.actors.messages import ASK_TIMEOUT_S
+from vignette.actors.messages import ASK_TIMEOUT_S, write_deadline
+from vignette.actors.retry import retrying
 from vignette.errors import StoredFileNotFound
-from vignette.records import FileInfo, PortraitJob, StagedFile
+from vignette.models.deadlines import check_deadline
+from vignette.records import FileInfo, PortraitJob, StagedFile, Step
 from vignette.storage.staging import file_path, fsync_directory
 
 
 class StorageActor(pykka.ThreadingActor):
     """Moves staged files into place and records them; opens and deletes stored files."""
 
+    # stop() must never leave a thread that keeps the process alive.
+    use_daemon_thread = True
+
     def __init__(self, root: Path, document: DocumentProxy) -> None:
         super().__init__()
         self._root = root
         self._document = document
 
-    def commit_portrait(self, staged: StagedFile, job: PortraitJob) -> FileInfo | None:
+    def commit_portrait(
+        self, staged: StagedFile, job: PortraitJob, deadline: float | None = None
+    ) -> FileInfo | None:
         """Store a staged portrait under its sha256 (the seed's storage.store), then record its
         row and settle `job`'s story on it in one transaction (updateStoryImage).
 
@@ -34,7 +41,13 @@ class StorageActor(pykka.ThreadingActor):
         no row is left, nor the bytes unless another row has them. A failed record takes
         back a file this call created. File rows are only written from this actor, one
         message at a time, so no other row can have come to share the new file meanwhile.
+
+        A database that is locked or away is tried again, with backoff, until `deadline` (a
+        `time.monotonic()` value; by default a write's usual one), when the caller stops
+        waiting; a commit still queued then is refused and moves nothing.
         """
+        until = write_deadline() if deadline is None else deadline
+        check_deadline(until, "storing a portrait")
         final = file_path(self._root, staged.sha256)
         created = False
         if final.exists():
@@ -45,9 +58,14 @@ class StorageActor(pykka.ThreadingActor):
             fsync_directory(final.parent)
             created = True
         try:
-            info = self._document.store_portrait(
-                job, staged.sha256, staged.size, staged.content_type
-            ).get(timeout=ASK_TIMEOUT_S)
+            info = retrying(
+                lambda deadline: self._document.store_portrait(
+                    job, staged.sha256, staged.size, staged.content_type, deadline=deadline
+                ),
+                until=until,
+                what="store the portrait",
+                log=logger.bind(story_id=job.story_id, step=Step.STORE),
+            )
         except Exception:
             if created:
                 final.unlink(missing_ok=True)
