@@ -79,7 +79,9 @@ class PortraitFailure(VignetteError):
 
 
 # What may follow these words in a message is a credential: it is never shown.
-_CREDENTIAL = re.compile(r"(?i)\b(bearer|authorization|api[_-]?key|token)\b([\s:='\"]+)\S+")
+_CREDENTIAL = re.compile(
+    r"(?i)\b(bearer|authorization|api[_-]?key|token)\b([\s:='\"]+)(?:bearer\s+)?\S+"
+)
 DESCRIBE_LIMIT = 300
 
 

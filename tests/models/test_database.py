@@ -241,3 +241,28 @@ def test_other_errors_leave_the_connection_open(db_path: Path, opened: list[Data
         raise IntegrityError("a constraint failed")
 
     assert not db.is_closed()
+
+
+def indexes(path: Path) -> list[tuple[str, str]]:
+    """Each index of the stories table: its name and the columns it covers."""
+    with closing(sqlite3.connect(path)) as raw:
+        names = [row[1] for row in raw.execute("PRAGMA index_list(stories)")]
+        return sorted(
+            (name, ",".join(r[2] for r in raw.execute(f"PRAGMA index_info('{name}')")))
+            for name in names
+        )
+
+
+def test_a_migrated_database_has_the_indexes_of_a_fresh_one(
+    tmp_path: Path, opened: list[Database]
+) -> None:
+    migrated, fresh = tmp_path / "migrated.sqlite3", tmp_path / "fresh.sqlite3"
+    with closing(sqlite3.connect(migrated)) as raw:
+        raw.executescript(SCHEMA_V1)
+
+    open_and_keep(sqlite_url(migrated), opened)
+    open_and_keep(sqlite_url(fresh), opened)
+
+    assert indexes(migrated) == indexes(fresh)
+    covered = [columns for _, columns in indexes(migrated)]
+    assert len(covered) == len(set(covered)), f"an index is duplicated: {indexes(migrated)}"
