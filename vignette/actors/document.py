@@ -9,7 +9,7 @@ so that the next message opens a new one.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -21,6 +21,7 @@ from vignette.models import (
     Database,
     closing_lost_connection,
     files,
+    instances,
     portraits,
     stories,
 )
@@ -107,14 +108,16 @@ class DocumentActor(pykka.ThreadingActor):
     def renew_leases(self, owner: str, lease_s: float) -> int:
         return portraits.renew_leases(owner, lease_s)
 
-    def expire_leases(self, error: str, dead_owners: Iterable[str] = ()) -> list[str]:
-        return self._changed(portraits.expire_leases(error, dead_owners))
+    def beat(self, instance: str, ttl_s: float) -> None:
+        """Renew `instance`'s heartbeat for `ttl_s` seconds, by the database's clock."""
+        instances.beat(self._db, instance, ttl_s)
+
+    def expire_leases(self, error: str) -> list[str]:
+        """Fail portraits whose lease ran out or whose instance's heartbeat expired."""
+        return self._changed(portraits.expire_leases(self._db, error))
 
     def fail_orphans(self, owner: str, held: Sequence[str], error: str) -> list[str]:
         return self._changed(portraits.fail_orphans(owner, held, error))
-
-    def generating_owners(self) -> list[str]:
-        return portraits.generating_owners()
 
     def count_pending(self) -> int:
         return portraits.count_pending()
@@ -165,7 +168,6 @@ READS = frozenset(
         "list_stories",
         "count_by_status",
         "count_failures_by_code",
-        "generating_owners",
         "count_pending",
         "get_file",
     }
@@ -209,7 +211,7 @@ class DocumentProxy(ActorMemberMixin, pykka.ActorProxy[DocumentActor]):
     renew_leases = proxy_method(DocumentActor.renew_leases)
     expire_leases = proxy_method(DocumentActor.expire_leases)
     fail_orphans = proxy_method(DocumentActor.fail_orphans)
-    generating_owners = proxy_method(DocumentActor.generating_owners)
+    beat = proxy_method(DocumentActor.beat)
     count_pending = proxy_method(DocumentActor.count_pending)
     store_portrait = proxy_method(DocumentActor.store_portrait)
     fail_portrait = proxy_method(DocumentActor.fail_portrait)

@@ -18,7 +18,6 @@ from vignette.actors.owed import OwedWrites
 from vignette.actors.retry import DATABASE_BACKOFF_CAP_S, UNAVAILABLE, Backoff, unavailable
 from vignette.config import PortraitSettings
 from vignette.errors import describe
-from vignette.instance import owner_is_dead
 from vignette.records import PortraitErrorCode, PortraitJob, PortraitStatus, Step
 
 # The longest time between two ticks.
@@ -115,6 +114,8 @@ class Housekeeping:
 
         `held` names the stories this instance's workers hold."""
         document, settings = self._document, self._settings
+        # Alive for one lease more: other instances take this one's claims back only after.
+        document.beat(self._instance, settings.lease_s).get(timeout=ASK_TIMEOUT_S)
         if held:
             document.renew_leases(self._instance, settings.lease_s).get(timeout=ASK_TIMEOUT_S)
         orphans = document.fail_orphans(
@@ -128,13 +129,9 @@ class Housekeeping:
             logger.bind(story_id=story_id, step="recover").warning(
                 "portrait interrupted: no worker of this instance holds its claim"
             )
-        dead = [
-            o for o in document.generating_owners().get(timeout=ASK_TIMEOUT_S) if owner_is_dead(o)
-        ]
         interrupted = document.expire_leases(
             f"{PortraitErrorCode.INTERRUPTED}: the instance making the portrait stopped or "
             "crashed; it is not requested again (regenerate it to retry)",
-            dead,
         ).get(timeout=ASK_TIMEOUT_S)
         for story_id in interrupted:
             metrics.portrait_ended(PortraitStatus.FAILED, PortraitErrorCode.INTERRUPTED)

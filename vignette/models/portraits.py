@@ -14,6 +14,7 @@ from typing import Any
 
 from peewee import Database
 
+from vignette.models import instances
 from vignette.models.deadlines import check_deadline
 from vignette.models.files import get_file, insert_file
 from vignette.models.sql import run, statements
@@ -154,14 +155,13 @@ def renew_leases(owner: str, lease_s: float) -> int:
     )
 
 
-def expire_leases(error: str, dead_owners: Iterable[str] = ()) -> list[str]:
-    """Fail portraits whose claim's lease ran out, or whose owner is known dead."""
-    condition = StoryRow.portrait_lease_until.is_null() | (
-        StoryRow.portrait_lease_until < utc_now()
+def expire_leases(db: Database, error: str) -> list[str]:
+    """Fail portraits whose claim's lease ran out, or whose owner's heartbeat expired."""
+    condition = (
+        StoryRow.portrait_lease_until.is_null()
+        | (StoryRow.portrait_lease_until < utc_now())
+        | StoryRow.portrait_owner.in_(instances.expired(db))
     )
-    dead = list(dead_owners)
-    if dead:
-        condition |= StoryRow.portrait_owner.in_(dead)
     return _fail_generating_where(condition, error)
 
 
@@ -172,19 +172,6 @@ def fail_orphans(owner: str, held: Iterable[str], error: str) -> list[str]:
     if kept:
         condition &= StoryRow.id.not_in(kept)
     return _fail_generating_where(condition, error)
-
-
-def generating_owners() -> list[str]:
-    """The instances holding `generating` portraits."""
-    query = (
-        StoryRow.select(StoryRow.portrait_owner)
-        .where(
-            (StoryRow.portrait_status == PortraitStatus.GENERATING)
-            & StoryRow.portrait_owner.is_null(False)
-        )
-        .distinct()
-    )
-    return [str(row.portrait_owner) for row in query]
 
 
 def count_pending() -> int:
