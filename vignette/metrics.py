@@ -62,6 +62,13 @@ ACTOR_RESTARTS = Counter(
     ["actor"],
     registry=REGISTRY,
 )
+ORPHANS_SWEPT = Counter(
+    "vignette_orphans_swept",
+    "Portrait files no row names, and file rows no story refers to, removed by the "
+    "periodic sweep (left by a crash between two steps), by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
 DATABASE_RETRIES = Counter(
     "vignette_database_retries",
     "Database calls that failed (locked, connection lost, timed out) and were tried again "

@@ -159,6 +159,12 @@ class DocumentActor(pykka.ThreadingActor):
     def delete_file(self, storage_id: str) -> tuple[FileInfo, bool] | None:
         return files.delete_file(self._db, storage_id)
 
+    def delete_unreferenced_files(self, older_than_s: float) -> list[tuple[str, bool]]:
+        return files.delete_unreferenced(older_than_s)
+
+    def known_contents(self, sha256s: Sequence[str]) -> set[str]:
+        return files.known_contents(sha256s)
+
 
 # Reads are run once more on a new connection when the first finds the old one lost (the
 # server restarted, or ended the session): a read changes nothing, so it is safe to repeat.
@@ -170,6 +176,7 @@ READS = frozenset(
         "count_failures_by_code",
         "count_pending",
         "get_file",
+        "known_contents",
     }
 )
 
@@ -219,3 +226,5 @@ class DocumentProxy(ActorMemberMixin, pykka.ActorProxy[DocumentActor]):
     fail_stale = proxy_method(DocumentActor.fail_stale)
     get_file = proxy_method(DocumentActor.get_file)
     delete_file = proxy_method(DocumentActor.delete_file)
+    delete_unreferenced_files = proxy_method(DocumentActor.delete_unreferenced_files)
+    known_contents = proxy_method(DocumentActor.known_contents)
