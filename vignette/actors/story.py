@@ -71,7 +71,8 @@ class StoryStore:
             self._portraits.tell(PortraitRequested(story_id))
         except pykka.ActorDeadError:
             logger.bind(story_id=story_id, step="schedule").warning(
-                "the portrait side is stopped; the portrait stays pending until the next start"
+                "the portrait side is not running; the portrait stays pending until it runs "
+                "again (after a restart of its supervisor, or the next start)"
             )
 
 

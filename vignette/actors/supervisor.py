@@ -99,9 +99,14 @@ class PortraitSupervisor(pykka.ThreadingActor):
             logger.bind(story_id=job.story_id, step="supervise").warning(
                 "the worker holding this portrait died while the supervisor was restarting"
             )
-        # The first tick is a message, so that a failure in it reaches on_failure and the
-        # root; it runs before any ask, so pending portraits are resumed once status answers.
-        self.actor_ref.tell(HousekeepingTick())
+        # The first tick runs before any ask is answered, so pending portraits are resumed
+        # once status answers. pykka runs no hook when on_start raises: tell the root here.
+        try:
+            self._keep_house()
+            self._dispatch()
+        except Exception as error:
+            self.on_failure(type(error), error, error.__traceback__)
+            raise
 
     def on_stop(self) -> None:
         self._later.cancel()
