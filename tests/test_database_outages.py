@@ -7,25 +7,31 @@ healthy again soon after the database returns.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from playhouse.pool import PooledDatabase
 
+from tests.conftest import API_KEY
 from tests.fakes.recraft_server import RecraftServer
 from tests.postgres import (
     URL_VARIABLE,
     PostgresUnavailable,
+    drop_database,
     fresh_database,
     postgres_server,
     start_server,
     stop_server,
 )
-from vignette.config import Settings
+from vignette.config import Settings, load_settings
+from vignette.models import database
 from vignette.records import PortraitStatus
 from vignette.system.facade import StorySystem
 
@@ -119,32 +125,46 @@ def terminate_sessions(server_url: str, database: str) -> int:
 
 
 def test_postgresql_sessions_terminated_mid_run_lose_nothing(
-    make_settings: Callable[..., Settings],
+    postgres_url: str,
     start_system: Callable[..., StorySystem],
     recraft: RecraftServer,
-    database_backend: str,
-    database_url: str,
-    postgres_url: str,
+    tmp_path: Path,
 ) -> None:
-    if database_backend != "postgresql":
-        pytest.skip("PostgreSQL only")
-    system = start_system(run_settings(make_settings, recraft))
-    ids = submit_all(system)
-    assert recraft.fake.wait_for_calls(8)
-    database = database_url.rsplit("/", 1)[1]
-    assert terminate_sessions(postgres_url, database) >= 1
-    assert recraft.fake.wait_for_calls(20)
-    terminate_sessions(postgres_url, database)
+    name = f"vignette_terminate_{uuid.uuid4().hex[:8]}"
+    system = start_system(postgres_settings(fresh_database(postgres_url, name), recraft, tmp_path))
+    try:
+        ids = submit_all(system)
+        assert recraft.fake.wait_for_calls(8)
+        assert terminate_sessions(postgres_url, name) >= 1
+        assert recraft.fake.wait_for_calls(20)
+        terminate_sessions(postgres_url, name)
 
-    assert_all_stored_once(system, ids, recraft)
-    assert wait_healthy(system, within_s=10) < 10
+        assert_all_stored_once(system, ids, recraft)
+        assert wait_healthy(system, within_s=10) < 10
+    finally:
+        system.stop(grace_s=5)
+        if isinstance(database.obj, PooledDatabase):
+            database.obj.close_all()
+        drop_database(postgres_url, name)
+
+
+def postgres_settings(url: str, recraft: RecraftServer, tmp_path: Path) -> Settings:
+    return load_settings(
+        env={
+            "VIGNETTE_DATABASE__URL": url,
+            "VIGNETTE_STORAGE__PATH": str(tmp_path / "files"),
+            "VIGNETTE_RECRAFT__BASE_URL": recraft.base_url,
+            "VIGNETTE_PORTRAITS__ALLOW_INSECURE_URLS": "true",
+            "VIGNETTE_PORTRAITS__CONCURRENCY": "4",
+            "VIGNETTE_PORTRAITS__RATE_LIMIT_PER_MINUTE": "10000",
+            "RECRAFT_API_KEY": API_KEY,
+        }
+    )
 
 
 @pytest.fixture
 def own_postgres() -> Iterator[str]:
     """A PostgreSQL server of this test's own, which it may stop and start."""
-    import os
-
     if os.environ.get(URL_VARIABLE):
         pytest.skip("a named server cannot be restarted by the tests")
     try:
@@ -160,20 +180,8 @@ def test_postgresql_restarted_mid_run_loses_nothing_and_is_healthy_within_10_s(
     recraft: RecraftServer,
     tmp_path: Path,
 ) -> None:
-    from vignette.config import load_settings
-
     url = fresh_database(own_postgres, "vignette_restart")
-    settings = load_settings(
-        env={
-            "VIGNETTE_DATABASE__URL": url,
-            "VIGNETTE_STORAGE__PATH": str(tmp_path / "files"),
-            "VIGNETTE_RECRAFT__BASE_URL": recraft.base_url,
-            "VIGNETTE_PORTRAITS__ALLOW_INSECURE_URLS": "true",
-            "VIGNETTE_PORTRAITS__CONCURRENCY": "4",
-            "VIGNETTE_PORTRAITS__RATE_LIMIT_PER_MINUTE": "10000",
-            "RECRAFT_API_KEY": "rk-test-restart",
-        }
-    )
+    settings = postgres_settings(url, recraft, tmp_path)
     system = start_system(settings)
     ids = submit_all(system)
     assert recraft.fake.wait_for_calls(8)
