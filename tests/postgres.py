@@ -69,15 +69,45 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
         detail = (error.stderr or b"").decode(errors="replace").strip()
         raise PostgresUnavailable(f"could not start PostgreSQL: {detail}") from None
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    _STARTED[url] = (as_postgres, pg_ctl, data, options)
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        yield url
     finally:
+        _STARTED.pop(url, None)
         subprocess.run(
             [*as_postgres, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
             capture_output=True,
             timeout=60,
         )
         shutil.rmtree(base, ignore_errors=True)
+
+
+# The servers this module started: URL -> (command prefix, pg_ctl, data folder, options).
+_STARTED: dict[str, tuple[list[str], str, Path, str]] = {}
+
+
+def stop_server(url: str) -> None:
+    """Stop a server `postgres_server` started (fast mode: open sessions are ended)."""
+    as_postgres, pg_ctl, data, _ = _STARTED[url]
+    subprocess.run(
+        [*as_postgres, pg_ctl, "-D", str(data), "-w", "-m", "fast", "stop"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def start_server(url: str) -> None:
+    """Start a stopped server again, with its options, and wait until it accepts sessions."""
+    as_postgres, pg_ctl, data, options = _STARTED[url]
+    log = str(data.parent / "log")
+    subprocess.run(
+        [*as_postgres, pg_ctl, "-D", str(data), "-w", "-l", log, "-o", options, "start"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 def fresh_database(server_url: str, name: str) -> str:

@@ -40,6 +40,8 @@ def test_a_daemon_killed_mid_portraits_loses_no_story_and_calls_recraft_once_per
             "recraft__base_url": recraft.base_url,
             "portraits__allow_insecure_urls": True,
             "portraits__concurrency": 4,
+            # The killed daemon's heartbeat expires this long after its last tick.
+            "portraits__lease_s": 5,
         }
         settings = make_settings(**overrides)
         ref = DocumentActor.start(open_database(settings.database.url))

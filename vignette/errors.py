@@ -7,6 +7,7 @@
     ├── StoryGenerationError                         the story writer failed; nothing stored
     ├── PortraitConflict                             the portrait is stored or under way
     ├── SystemAlreadyRunning   (also a RuntimeError) a second StorySystem in one process
+    ├── DeadlineExpired                              a write came after its caller gave up
     └── PortraitFailure                              one step of a portrait failed (internal)
 
 `PortraitFailure` never leaves a portrait worker: it becomes the story's `failed` or
@@ -55,6 +56,10 @@ class StoryGenerationError(VignetteError):
     """The story writer could not produce a story; nothing was stored."""
 
 
+class DeadlineExpired(VignetteError):
+    """A request reached the database after its caller had stopped waiting: nothing was done."""
+
+
 class PortraitConflict(VignetteError):
     """A portrait cannot be scheduled again in its present state."""
 
@@ -86,3 +91,25 @@ class PortraitFailure(VignetteError):
         """The story's `portrait_error`: the code, `: `, a human message, without the file
         paths the message may name (`str(self)` keeps them, for the log)."""
         return without_paths(str(self))
+
+
+# What may follow these words in a message is a credential: it is never shown.
+_CREDENTIAL = re.compile(
+    r"(?i)\b(bearer|authorization|api[_-]?key|token)\b([\s:='\"]+)(?:bearer\s+)?\S+"
+)
+DESCRIBE_LIMIT = 300
+
+
+def describe(error: BaseException | None) -> str:
+    """An exception for a log line or a stored error: its type and a scrubbed message.
+
+    Never its repr, which for some errors (`UnicodeEncodeError` on a header) holds the whole
+    value being processed; words after `Bearer`, `Authorization` and the like are hidden.
+    """
+    if error is None:
+        return "no exception"
+    message = _CREDENTIAL.sub(r"\1\2[hidden]", str(error))
+    if len(message) > DESCRIBE_LIMIT:
+        message = message[:DESCRIBE_LIMIT] + "..."
+    name = type(error).__name__
+    return f"{name}: {message}" if message else name

@@ -56,6 +56,26 @@ WORKER_RESTARTS = Counter(
     "Portrait workers restarted after a crash.",
     registry=REGISTRY,
 )
+ACTOR_RESTARTS = Counter(
+    "vignette_actor_restarts",
+    "Actors the supervision root restarted after they died, by actor.",
+    ["actor"],
+    registry=REGISTRY,
+)
+ORPHANS_SWEPT = Counter(
+    "vignette_orphans_swept",
+    "Portrait files no row names, and file rows no story refers to, removed by the "
+    "periodic sweep (left by a crash between two steps), by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
+DATABASE_RETRIES = Counter(
+    "vignette_database_retries",
+    "Database calls that failed (locked, connection lost, timed out) and were tried again "
+    "later, by what the call was for.",
+    ["call"],
+    registry=REGISTRY,
+)
 
 
 def portrait_ended(status: str, code: str | None = None) -> None:

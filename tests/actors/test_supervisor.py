@@ -297,9 +297,30 @@ def test_start_leaves_portraits_a_live_instance_holds_alone(
     assert recraft.fake.calls_by_prompt["held elsewhere"] == 0
 
 
-def test_start_interrupts_at_once_the_claims_of_a_dead_process_on_this_host(
+def test_claims_of_an_instance_whose_heartbeat_expired_are_interrupted_at_once(
     local_settings, start_system, recraft: RecraftServer
 ) -> None:
+    settings = local_settings()
+    ref = DocumentActor.start(open_database(settings.database.url))
+    document = cast(DocumentProxy, ref.proxy())
+    held = document.insert_story(StoryDraft("a", "b", "held by the gone")).get(timeout=10)
+    # Its lease still has ten minutes to run, but its heartbeat stopped: it is gone.
+    document.claim_portrait(held.id, owner="gone-instance", lease_s=600).get(timeout=10)
+    document.beat("gone-instance", ttl_s=-1).get(timeout=10)
+    ref.stop()
+
+    system = start_system(settings)
+
+    story = system.wait_for_portrait(held.id, timeout=30)
+    assert (story.portrait_error or "").startswith("interrupted: ")
+    assert recraft.fake.calls_by_prompt["held by the gone"] == 0
+
+
+def test_instances_on_one_host_whose_pids_look_dead_to_each_other_keep_their_claims(
+    local_settings, start_system, recraft: RecraftServer
+) -> None:
+    """Two containers on one host share its name but not a pid namespace: each sees the
+    other's pid as dead. Liveness is the heartbeat, so a live claim is never taken back."""
     settings = local_settings()
     finished = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
@@ -307,18 +328,21 @@ def test_start_interrupts_at_once_the_claims_of_a_dead_process_on_this_host(
         text=True,
         check=True,
     )
-    dead_owner = f"{socket.gethostname()}:{finished.stdout.strip()}:abc"
+    neighbour = f"{socket.gethostname()}:{finished.stdout.strip()}:abc"  # a pid gone here
     ref = DocumentActor.start(open_database(settings.database.url))
     document = cast(DocumentProxy, ref.proxy())
-    held = document.insert_story(StoryDraft("a", "b", "held by the dead")).get(timeout=10)
-    document.claim_portrait(held.id, owner=dead_owner, lease_s=600).get(timeout=10)
+    held = document.insert_story(StoryDraft("a", "b", "held next door")).get(timeout=10)
+    document.claim_portrait(held.id, owner=neighbour, lease_s=600).get(timeout=10)
+    document.beat(neighbour, ttl_s=600).get(timeout=10)
     ref.stop()
 
     system = start_system(settings)
+    # A portrait made after start shows housekeeping has run and left the held one alone.
+    made_here = system.wait_for_portrait(submit(system, "made here"), timeout=30)
+    assert made_here.portrait_status is PortraitStatus.STORED
 
-    story = system.wait_for_portrait(held.id, timeout=30)
-    assert (story.portrait_error or "").startswith("interrupted: ")
-    assert recraft.fake.calls_by_prompt["held by the dead"] == 0
+    assert read_story(settings, held.id).portrait_status is PortraitStatus.GENERATING
+    assert recraft.fake.calls_by_prompt["held next door"] == 0
 
 
 def test_past_the_hourly_budget_portraits_wait_as_pending_not_failed(

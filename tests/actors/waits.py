@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from vignette.actors.supervisor import PortraitSideStatus
+from vignette.actors.messages import PortraitSideStatus
 from vignette.system.facade import StorySystem
 
 

@@ -86,3 +86,19 @@ def test_a_secret_given_as_an_override_is_refused_without_its_value() -> None:
 
     assert "openai_api_key" in message
     assert SECRET_VALUE not in message
+
+
+@pytest.mark.parametrize("bad", ["é", "\u00a0", "\x00", "\u200b", "\t"])
+def test_a_key_that_is_not_printable_ascii_is_refused_in_one_line_without_its_value(
+    bad: str,
+) -> None:
+    key = f"rk-{SECRET_VALUE}{bad}tail"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env={"RECRAFT_API_KEY": key})
+
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "RECRAFT_API_KEY" in message or "recraft_api_key" in message
+    assert "printable ASCII" in message
+    assert SECRET_VALUE not in "".join(traceback.format_exception(caught.value))
+    assert "tail" not in message

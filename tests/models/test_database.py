@@ -1,8 +1,9 @@
 """open_database on real SQLite files: tables, schema version, pragmas, refusals; and what
-happens to a connection found lost."""
+happens to a connection found lost. One test checks PostgreSQL sessions' timeouts."""
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -11,7 +12,10 @@ from pathlib import Path
 
 import pytest
 from peewee import Database, IntegrityError, OperationalError
+from playhouse.pool import PooledDatabase
 
+from tests.postgres import drop_database, fresh_database
+from vignette.actors.messages import STATEMENT_MARGIN_S
 from vignette.models import (
     SCHEMA_VERSION,
     SchemaTooNew,
@@ -20,6 +24,7 @@ from vignette.models import (
     database,
     open_database,
 )
+from vignette.models.database import CONNECT_TIMEOUT_S, STATEMENT_TIMEOUT_S
 
 
 def sqlite_url(path: Path) -> str:
@@ -132,6 +137,8 @@ def test_the_journal_is_wal_and_foreign_keys_are_enforced(
         assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
         assert db.execute_sql("PRAGMA busy_timeout").fetchone()[0] >= 1000
+        # FULL (2): a committed claim survives a power loss.
+        assert db.execute_sql("PRAGMA synchronous").fetchone()[0] == 2
         # Enforced, not only reported: a story cannot point at a file that does not exist.
         with pytest.raises(IntegrityError, match="FOREIGN KEY"):
             db.execute_sql(
@@ -241,3 +248,48 @@ def test_other_errors_leave_the_connection_open(db_path: Path, opened: list[Data
         raise IntegrityError("a constraint failed")
 
     assert not db.is_closed()
+
+
+def indexes(path: Path) -> list[tuple[str, str]]:
+    """Each index of the stories table: its name and the columns it covers."""
+    with closing(sqlite3.connect(path)) as raw:
+        names = [row[1] for row in raw.execute("PRAGMA index_list(stories)")]
+        return sorted(
+            (name, ",".join(r[2] for r in raw.execute(f"PRAGMA index_info('{name}')")))
+            for name in names
+        )
+
+
+def test_a_migrated_database_has_the_indexes_of_a_fresh_one(
+    tmp_path: Path, opened: list[Database]
+) -> None:
+    migrated, fresh = tmp_path / "migrated.sqlite3", tmp_path / "fresh.sqlite3"
+    with closing(sqlite3.connect(migrated)) as raw:
+        raw.executescript(SCHEMA_V1)
+
+    open_and_keep(sqlite_url(migrated), opened)
+    open_and_keep(sqlite_url(fresh), opened)
+
+    assert indexes(migrated) == indexes(fresh)
+    covered = [columns for _, columns in indexes(migrated)]
+    assert len(covered) == len(set(covered)), f"an index is duplicated: {indexes(migrated)}"
+
+
+def test_postgresql_sessions_have_a_statement_timeout_below_a_writes_margin(
+    postgres_url: str, opened: list[Database]
+) -> None:
+    name = f"vignette_timeouts_{os.getpid()}"
+    url = fresh_database(postgres_url, name)
+    try:
+        db = open_and_keep(url, opened)
+        with db.connection_context():
+            shown = db.execute_sql("SHOW statement_timeout").fetchone()[0]
+        assert shown == f"{STATEMENT_TIMEOUT_S}s"
+        assert STATEMENT_TIMEOUT_S + CONNECT_TIMEOUT_S < STATEMENT_MARGIN_S
+        assert db.connect_params["connect_timeout"] == CONNECT_TIMEOUT_S
+    finally:
+        for db in opened:
+            db.close()
+        if isinstance(database.obj, PooledDatabase):
+            database.obj.close_all()
+        drop_database(postgres_url, name)

@@ -112,6 +112,11 @@ def test_a_key_echoed_in_an_error_answer_is_redacted(client: Client, httpx_mock:
         pytest.param("7", 7.0, id="seconds"),
         pytest.param("Wed, 21 Oct 2015 07:28:00 GMT", 0.0, id="http-date-in-the-past"),
         pytest.param("soon", None, id="neither"),
+        pytest.param("\u00b2", None, id="superscript-two"),
+        pytest.param("\u0663", None, id="arabic-indic-three"),
+        pytest.param("-5", None, id="negative"),
+        pytest.param("1.5", None, id="fraction"),
+        pytest.param("9" * 400, None, id="too-long"),
     ],
 )
 def test_retry_after_is_read_as_seconds_or_an_http_date(

@@ -9,21 +9,31 @@ so that the next message opens a new one.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 import pykka
 from pykka.typing import ActorMemberMixin, proxy_method
 
-from vignette.models import Database, closing_lost_connection, files, portraits, settled, stories
+from vignette.models import (
+    DATABASE_ERRORS,
+    Database,
+    closing_lost_connection,
+    files,
+    instances,
+    portraits,
+    settled,
+    stories,
+)
 from vignette.records import FileInfo, PortraitJob, PortraitStatus, Story, StoryDraft
 
 T = TypeVar("T")
 
 
 class DocumentActor(pykka.ThreadingActor):
-    # Never keeps the host's process alive; StorySystem stops it at exit (system/process.py).
+    # Never keeps the process alive: stop() is bounded and StorySystem stops at exit
+    # (system/process.py).
     use_daemon_thread = True
 
     def __init__(
@@ -46,9 +56,9 @@ class DocumentActor(pykka.ThreadingActor):
 
     # Stories ------------------------------------------------------------------------------
 
-    def insert_story(self, draft: StoryDraft) -> Story:
+    def insert_story(self, draft: StoryDraft, deadline: float | None = None) -> Story:
         """Insert a story with its portrait `pending`: the row is the portrait's schedule."""
-        story = stories.insert_story(self._db, draft)
+        story = stories.insert_story(self._db, draft, deadline)
         self._on_change([story.id])
         return story
 
@@ -68,53 +78,75 @@ class DocumentActor(pykka.ThreadingActor):
     def count_failures_by_code(self) -> dict[str, int]:
         return stories.count_failures_by_code()
 
-    def delete_story(self, story_id: str) -> str | None:
+    def delete_story(self, story_id: str, deadline: float | None = None) -> str | None:
         """Delete a story; return the storage id its portrait had, if any."""
-        storage_id = stories.delete_story(self._db, story_id)
+        storage_id = stories.delete_story(self._db, story_id, deadline)
         self._on_change([story_id])
         return storage_id
 
-    def reschedule_portrait(self, story_id: str, force: bool = False) -> Story:
+    def reschedule_portrait(
+        self, story_id: str, force: bool = False, deadline: float | None = None
+    ) -> Story:
         """Make a failed or skipped portrait `pending` again (a stored one too, with `force`)."""
-        story = stories.reschedule_portrait(self._db, story_id, force)
+        story = stories.reschedule_portrait(self._db, story_id, force, deadline)
         self._on_change([story_id])
         return story
 
     # Portrait transitions -----------------------------------------------------------------
 
     def claim_portrait(
-        self, story_id: str | None = None, owner: str = "", lease_s: float = 60.0
+        self,
+        story_id: str | None = None,
+        owner: str = "",
+        lease_s: float = 60.0,
+        deadline: float | None = None,
     ) -> PortraitJob | None:
         """Claim the oldest `pending` portrait (or that story's); None when none is pending."""
-        job = portraits.claim_portrait(self._db, story_id, owner, lease_s)
+        job = portraits.claim_portrait(self._db, story_id, owner, lease_s, deadline)
         if job is not None:
             self._on_change([job.story_id])
         return job
 
+    def unclaim(self, job: PortraitJob) -> bool:
+        """Give back a claim that no worker received; False if it is gone."""
+        return bool(self._changed([job.story_id] if portraits.unclaim(job) else []))
+
     def renew_leases(self, owner: str, lease_s: float) -> int:
         return portraits.renew_leases(owner, lease_s)
 
-    def expire_leases(self, error: str, dead_owners: Iterable[str] = ()) -> list[str]:
-        return self._changed(portraits.expire_leases(error, dead_owners))
+    def beat(self, instance: str, ttl_s: float) -> None:
+        """Renew `instance`'s heartbeat for `ttl_s` seconds, by the database's clock."""
+        instances.beat(self._db, instance, ttl_s)
 
-    def generating_owners(self) -> list[str]:
-        return portraits.generating_owners()
+    def expire_leases(self, error: str) -> list[str]:
+        """Fail portraits whose lease ran out or whose instance's heartbeat expired."""
+        return self._changed(portraits.expire_leases(self._db, error))
+
+    def fail_orphans(self, owner: str, held: Sequence[str], error: str) -> list[str]:
+        return self._changed(portraits.fail_orphans(owner, held, error))
 
     def count_pending(self) -> int:
         return portraits.count_pending()
 
     def store_portrait(
-        self, job: PortraitJob, sha256: str, size: int, content_type: str
+        self,
+        job: PortraitJob,
+        sha256: str,
+        size: int,
+        content_type: str,
+        deadline: float | None = None,
     ) -> FileInfo | None:
         """Record a stored image's row and settle the story on it, in one transaction."""
-        info = portraits.store_portrait(self._db, job, sha256, size, content_type)
+        info = portraits.store_portrait(self._db, job, sha256, size, content_type, deadline)
         if info is not None:
             self._on_change([job.story_id])
         return info
 
-    def fail_portrait(self, job: PortraitJob, status: PortraitStatus, error: str) -> bool:
+    def fail_portrait(
+        self, job: PortraitJob, status: PortraitStatus, error: str, deadline: float | None = None
+    ) -> bool:
         """Record a failed or skipped portrait; False if the claim is gone."""
-        settled = portraits.fail_portrait(self._db, job, status, error)
+        settled = portraits.fail_portrait(self._db, job, status, error, deadline)
         if settled:
             self._on_change([job.story_id])
         return settled
@@ -133,12 +165,39 @@ class DocumentActor(pykka.ThreadingActor):
     def delete_file(self, storage_id: str) -> tuple[FileInfo, bool] | None:
         return files.delete_file(self._db, storage_id)
 
+    def delete_unreferenced_files(self, older_than_s: float) -> list[tuple[str, bool]]:
+        return files.delete_unreferenced(older_than_s)
 
-def _closing_lost_connections(method: Callable[..., T]) -> Callable[..., T]:
+    def known_contents(self, sha256s: Sequence[str]) -> set[str]:
+        return files.known_contents(sha256s)
+
+
+# Reads are run once more on a new connection when the first finds the old one lost (the
+# server restarted, or ended the session): a read changes nothing, so it is safe to repeat.
+READS = frozenset(
+    {
+        "get_story",
+        "list_stories",
+        "count_by_status",
+        "count_failures_by_code",
+        "count_pending",
+        "get_file",
+        "known_contents",
+    }
+)
+
+
+def _closing_lost_connections(method: Callable[..., T], read: bool) -> Callable[..., T]:
     """Wrap a DocumentActor method: a lost connection is closed, so the next call reconnects."""
 
     @functools.wraps(method)
     def call(self: DocumentActor, *args: Any, **kwargs: Any) -> T:
+        try:
+            with closing_lost_connection(self._db):
+                return method(self, *args, **kwargs)
+        except DATABASE_ERRORS:
+            if not read:
+                raise
         with closing_lost_connection(self._db):
             return method(self, *args, **kwargs)
 
@@ -147,7 +206,7 @@ def _closing_lost_connections(method: Callable[..., T]) -> Callable[..., T]:
 
 for _name, _member in list(vars(DocumentActor).items()):
     if callable(_member) and not _name.startswith("_") and not _name.startswith("on_"):
-        setattr(DocumentActor, _name, _closing_lost_connections(_member))
+        setattr(DocumentActor, _name, _closing_lost_connections(_member, _name in READS))
 
 
 class DocumentProxy(ActorMemberMixin, pykka.ActorProxy[DocumentActor]):
@@ -162,9 +221,11 @@ class DocumentProxy(ActorMemberMixin, pykka.ActorProxy[DocumentActor]):
     delete_story = proxy_method(DocumentActor.delete_story)
     reschedule_portrait = proxy_method(DocumentActor.reschedule_portrait)
     claim_portrait = proxy_method(DocumentActor.claim_portrait)
+    unclaim = proxy_method(DocumentActor.unclaim)
     renew_leases = proxy_method(DocumentActor.renew_leases)
     expire_leases = proxy_method(DocumentActor.expire_leases)
-    generating_owners = proxy_method(DocumentActor.generating_owners)
+    fail_orphans = proxy_method(DocumentActor.fail_orphans)
+    beat = proxy_method(DocumentActor.beat)
     count_pending = proxy_method(DocumentActor.count_pending)
     store_portrait = proxy_method(DocumentActor.store_portrait)
     fail_portrait = proxy_method(DocumentActor.fail_portrait)
@@ -172,3 +233,5 @@ class DocumentProxy(ActorMemberMixin, pykka.ActorProxy[DocumentActor]):
     fail_stale = proxy_method(DocumentActor.fail_stale)
     get_file = proxy_method(DocumentActor.get_file)
     delete_file = proxy_method(DocumentActor.delete_file)
+    delete_unreferenced_files = proxy_method(DocumentActor.delete_unreferenced_files)
+    known_contents = proxy_method(DocumentActor.known_contents)

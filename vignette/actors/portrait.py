@@ -10,6 +10,7 @@ retried. An exception that is not a known failure is a crash: the supervisor, to
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -20,11 +21,19 @@ from loguru import logger
 
 from vignette import metrics
 from vignette.actors.document import DocumentProxy
-from vignette.actors.messages import ASK_TIMEOUT_S, PortraitFinished, WorkerCrashed
+from vignette.actors.messages import (
+    ASK_TIMEOUT_S,
+    PortraitFinished,
+    ReportLastJob,
+    Teller,
+    WorkerCrashed,
+    write_deadline,
+)
+from vignette.actors.retry import retrying
 from vignette.actors.storage import StorageProxy
 from vignette.download.gate import WorkGate
 from vignette.download.images import NotAnImage, identify_image
-from vignette.errors import PortraitFailure
+from vignette.errors import PortraitFailure, describe
 from vignette.records import (
     FileInfo,
     PortraitErrorCode,
@@ -53,7 +62,7 @@ class PortraitActor(pykka.ThreadingActor):
         *,
         slot: int,
         generation: int,
-        supervisor: pykka.ActorRef[pykka.Actor],
+        supervisor: Teller,
         document: DocumentProxy,
         storage: StorageProxy,
         staging: Staging,
@@ -69,6 +78,7 @@ class PortraitActor(pykka.ThreadingActor):
         self._client_factory = client_factory
         self._client: RecraftClient | None = None
         self._job: PortraitJob | None = None
+        self._last_report: PortraitFinished | None = None
         self._step = Step.VALIDATE
 
     def on_start(self) -> None:
@@ -93,9 +103,15 @@ class PortraitActor(pykka.ThreadingActor):
                 return
             self._job = None
             sent = (self._client.requests_sent if self._client else 0) - sent_before
-            self._supervisor.tell(
-                PortraitFinished(self._slot, self._generation, message.story_id, hold_s, sent)
+            self._last_report = PortraitFinished(
+                self._slot, self._generation, message.story_id, hold_s, sent
             )
+            # While the supervisor is restarting, nobody hears this; its successor asks again.
+            with contextlib.suppress(pykka.ActorDeadError):
+                self._supervisor.tell(self._last_report)
+        elif isinstance(message, ReportLastJob):
+            if self._last_report is not None:
+                self._supervisor.tell(dataclasses.replace(self._last_report, resent=True))
         else:
             super().on_receive(message)
 
@@ -184,14 +200,17 @@ class PortraitActor(pykka.ThreadingActor):
     def _store(self, staged: StagedFile, job: PortraitJob) -> FileInfo | None:
         """Store the image and settle the story on it; None if the claim is gone."""
         try:
-            return self._storage.commit_portrait(staged, job).get(timeout=ASK_TIMEOUT_S)
+            # The StorageActor tries a locked or lost database again until the deadline.
+            return self._storage.commit_portrait(staged, job, deadline=write_deadline()).get(
+                timeout=ASK_TIMEOUT_S
+            )
         except pykka.ActorDeadError:
             raise
         except Exception as error:  # noqa: BLE001 - any storage failure fails this step only
             raise PortraitFailure(
                 Step.STORE,
                 PortraitErrorCode.STORAGE_ERROR,
-                f"could not store the image: {type(error).__name__}: {error}",
+                f"could not store the image: {describe(error)}",
             ) from None
 
     def _log_lost_claim(self, job: PortraitJob) -> None:
@@ -213,7 +232,13 @@ class PortraitActor(pykka.ThreadingActor):
             log.warning("portrait skipped: {}", failure)
         else:
             log.error("portrait failed: {}", failure)
-        if self._document.fail_portrait(job, failure.status, failure.portrait_error).get(
-            timeout=ASK_TIMEOUT_S
-        ):
+        settled = retrying(
+            lambda deadline: self._document.fail_portrait(
+                job, failure.status, failure.portrait_error, deadline=deadline
+            ),
+            until=write_deadline(),
+            what="record the portrait's failure",
+            log=log,
+        )
+        if settled:
             metrics.portrait_ended(failure.status, failure.code)

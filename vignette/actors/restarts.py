@@ -39,10 +39,10 @@ class RestartPolicy:
         ceiling = min(settings.restart_backoff_s, RESTART_BACKOFF_BASE_S * 2 ** min(recent, 20))
         return random.uniform(0, ceiling)
 
-    def giving_up(self) -> str:
+    def giving_up(self, what: str = "portrait workers") -> str:
         """Why the portrait side went down, for the critical log line."""
         return (
-            f"portrait workers crashed more than {self._settings.max_restarts} times in "
+            f"{what} crashed more than {self._settings.max_restarts} times in "
             f"{self._settings.restart_window_s:g} s: the portrait side is stopped; stories are "
             "still created and their portraits stay pending until the next start"
         )

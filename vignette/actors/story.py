@@ -17,7 +17,7 @@ from pykka.typing import ActorMemberMixin, proxy_method
 
 from vignette import metrics
 from vignette.actors.document import DocumentProxy
-from vignette.actors.messages import ASK_TIMEOUT_S, PortraitRequested
+from vignette.actors.messages import ASK_TIMEOUT_S, PortraitRequested, Teller, write_deadline
 from vignette.errors import InvalidStory, StoryGenerationError
 from vignette.records import MAX_BODY_CHARS, MAX_TITLE_CHARS, Story, StoryDraft
 from vignette.writers.base import StoryWriter
@@ -51,16 +51,15 @@ def check_draft(draft: StoryDraft, prompt_limit: int) -> StoryDraft:
 class StoryStore:
     """Checks and inserts stories, and tells the portrait side of each; safe from any thread."""
 
-    def __init__(
-        self, document: DocumentProxy, portraits: pykka.ActorRef[pykka.Actor], prompt_limit: int
-    ) -> None:
+    def __init__(self, document: DocumentProxy, portraits: Teller, prompt_limit: int) -> None:
         self._document = document
         self._portraits = portraits
         self._prompt_limit = prompt_limit
 
     def submit(self, draft: StoryDraft) -> Story:
         """Insert a story with its portrait `pending` and schedule the portrait; return it."""
-        story = self._document.insert_story(check_draft(draft, self._prompt_limit)).get(
+        checked = check_draft(draft, self._prompt_limit)
+        story = self._document.insert_story(checked, deadline=write_deadline()).get(
             timeout=ASK_TIMEOUT_S
         )
         metrics.STORIES_CREATED.inc()
@@ -72,12 +71,14 @@ class StoryStore:
             self._portraits.tell(PortraitRequested(story_id))
         except pykka.ActorDeadError:
             logger.bind(story_id=story_id, step="schedule").warning(
-                "the portrait side is stopped; the portrait stays pending until the next start"
+                "the portrait side is not running; the portrait stays pending until it runs "
+                "again (after a restart of its supervisor, or the next start)"
             )
 
 
 class StoryActor(pykka.ThreadingActor):
-    # Never keeps the host's process alive; StorySystem stops it at exit (system/process.py).
+    # Never keeps the process alive: stop() is bounded and StorySystem stops at exit
+    # (system/process.py).
     use_daemon_thread = True
 
     def __init__(self, *, writer: StoryWriter, store: StoryStore) -> None:

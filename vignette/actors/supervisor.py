@@ -6,15 +6,19 @@ claims a pending portrait in the database when a worker is idle and the call lim
 holds the dispatch and the messages; the rest is in plain classes it uses: `WorkerSlots`
 (`workers.py`), `CallLimits` (`limits.py`), `RestartPolicy` (`restarts.py`: workers are
 restarted one-for-one after a jittered backoff, until they crash too often and the portrait
-side goes down, logged as critical, while story creation carries on) and `Housekeeping`
-(`leases.py`).
+side goes down, logged as critical, while story creation carries on), `Housekeeping`
+(`leases.py`) and `OwedWrites` (`owed.py`).
+
+A database that fails (locked, restarting, unreachable) never stops it: a claim or a tick
+that fails is logged and tried again after a growing backoff. Anything else that escapes a
+handler kills it; its `on_failure` tells the root (`root.py`), which starts a new one.
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import threading
-from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 import pykka
@@ -31,34 +35,28 @@ from vignette.actors.messages import (
     HousekeepingTick,
     PortraitFinished,
     PortraitRequested,
+    PortraitSideStatus,
     RestartWorker,
     WorkerCrashed,
+    write_deadline,
 )
-from vignette.actors.portrait import PortraitActor, RecraftClientFactory
+from vignette.actors.portrait import RecraftClientFactory
 from vignette.actors.restarts import RestartPolicy
-from vignette.actors.storage import StorageProxy
+from vignette.actors.retry import DATABASE_BACKOFF_CAP_S, UNAVAILABLE, Backoff, unavailable
+from vignette.actors.root import ChildFailed
 from vignette.actors.timers import DelayedTells
 from vignette.actors.workers import WorkerSlots
 from vignette.config import PortraitSettings
-from vignette.records import PortraitErrorCode, PortraitStatus
-from vignette.storage.staging import Staging
+from vignette.errors import describe
+from vignette.records import PortraitJob, Step
 
 WORKER_STOP_WAIT_S = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class PortraitSideStatus:
-    up: bool
-    workers: int
-    busy: int
-    queued: int
-    restarts: int
-    # Seconds until the next Recraft call may start (rate limit, Retry-After, budget cap).
-    held_for_s: float = 0.0
+SUPERVISOR_NAME = "portrait supervisor"
 
 
 class PortraitSupervisor(pykka.ThreadingActor):
-    # Never keeps the host's process alive; StorySystem stops it at exit (system/process.py).
+    # Never keeps the process alive: stop() is bounded and StorySystem stops at exit
+    # (system/process.py).
     use_daemon_thread = True
 
     def __init__(
@@ -66,29 +64,28 @@ class PortraitSupervisor(pykka.ThreadingActor):
         *,
         settings: PortraitSettings,
         document: DocumentProxy,
-        storage: StorageProxy,
-        staging: Staging,
+        workers: WorkerSlots,
         client_factory: RecraftClientFactory | None,
         instance: str,
+        root: pykka.ActorRef[Any] | None = None,
+        limits: CallLimits | None = None,
     ) -> None:
         super().__init__()
         self._instance = instance
         self._settings = settings
         self._document = document
         self._client_factory = client_factory
-        # Starts a slot's worker, given its slot and generation.
-        self._start_worker = functools.partial(
-            PortraitActor.start,
-            supervisor=self.actor_ref,
-            document=document,
-            storage=storage,
-            staging=staging,
-            client_factory=client_factory,
+        self._root = root
+        # The workers, their jobs and the call limits outlive an incarnation: a restarted
+        # supervisor takes them over, so no job in flight is lost and no limit reset.
+        self._workers = workers
+        # Kept by the root across restarts, so a restart never resets the call limits.
+        self._limits = limits or CallLimits(
+            settings.rate_limit_per_minute, settings.max_calls_per_hour
         )
-        self._workers: WorkerSlots
-        self._limits = CallLimits(settings.rate_limit_per_minute, settings.max_calls_per_hour)
         self._restarts = RestartPolicy(settings)
         self._housekeeping = Housekeeping(document, instance, settings)
+        self._claim_backoff = Backoff(first_s=0.1, cap_s=DATABASE_BACKOFF_CAP_S)
         self._later = DelayedTells(self.actor_ref)
         self._dispatch_scheduled = False
         self._up = True
@@ -98,14 +95,39 @@ class PortraitSupervisor(pykka.ThreadingActor):
     # Life cycle ---------------------------------------------------------------------------
 
     def on_start(self) -> None:
-        self._workers = WorkerSlots(self._settings.concurrency, self._start_worker)
-        self._keep_house()
-        self._dispatch()
+        for job in self._workers.revive():
+            metrics.JOBS_IN_FLIGHT.dec()  # the next tick fails its row as interrupted
+            logger.bind(story_id=job.story_id, step="supervise").warning(
+                "the worker holding this portrait died while the supervisor was restarting"
+            )
+        # The first tick runs before any ask is answered, so pending portraits are resumed
+        # once status answers. pykka runs no hook when on_start raises: tell the root here.
+        try:
+            self._keep_house()
+            self._dispatch()
+        except Exception as error:
+            self.on_failure(type(error), error, error.__traceback__)
+            raise
 
     def on_stop(self) -> None:
         self._later.cancel()
         metrics.JOBS_IN_FLIGHT.dec(self._workers.busy)
         self._workers.stop(wait_s=WORKER_STOP_WAIT_S)
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Died of an exception: tell the root, which logs it and starts a new supervisor; that
+        one takes over the workers, which carry on with their jobs meanwhile."""
+        self._later.cancel()
+        if self._root is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                self._root.tell(
+                    ChildFailed(SUPERVISOR_NAME, self.actor_ref, exception_value, traceback)
+                )
 
     # Asked by the system ------------------------------------------------------------------
 
@@ -128,20 +150,7 @@ class PortraitSupervisor(pykka.ThreadingActor):
 
     def interrupt_in_flight(self) -> list[str]:
         """Mark every job still in flight `failed: interrupted`; return their story ids."""
-        interrupted = []
-        error = (
-            f"{PortraitErrorCode.INTERRUPTED}: Vignette stopped before the portrait was finished"
-        )
-        for job in self._workers.jobs():
-            if self._document.fail_portrait(job, PortraitStatus.FAILED, error).get(
-                timeout=ASK_TIMEOUT_S
-            ):
-                interrupted.append(job.story_id)
-                metrics.portrait_ended(PortraitStatus.FAILED, PortraitErrorCode.INTERRUPTED)
-                logger.bind(story_id=job.story_id, step="shutdown").warning(
-                    "portrait interrupted by shutdown after the grace period"
-                )
-        return interrupted
+        return self._housekeeping.interrupt(self._workers.jobs())
 
     # Told by peers and timers -------------------------------------------------------------
 
@@ -149,12 +158,14 @@ class PortraitSupervisor(pykka.ThreadingActor):
         match message:
             case PortraitRequested():
                 self._dispatch()
-            case PortraitFinished(slot, generation, _, hold_s, requests_sent):
-                # Dispatch counted one call against the limits; count the retries too.
-                self._limits.record(requests_sent - 1)
-                if hold_s is not None:
-                    self._limits.hold(hold_s)
-                self._finished(slot, generation)
+            case PortraitFinished(slot, generation, story_id, hold_s, requests_sent, resent):
+                released = self._workers.release(slot, generation, story_id)
+                if released or not resent:
+                    # Dispatch counted one call against the limits; count the retries too.
+                    self._limits.record(requests_sent - 1)
+                    if hold_s is not None:
+                        self._limits.hold(hold_s)
+                self._finished(released)
             case WorkerCrashed():
                 self._crashed(message)
             case RestartWorker(slot):
@@ -168,8 +179,8 @@ class PortraitSupervisor(pykka.ThreadingActor):
             case _:
                 super().on_receive(message)
 
-    def _finished(self, slot: int, generation: int) -> None:
-        if self._workers.release(slot, generation):
+    def _finished(self, released: bool) -> None:
+        if released:
             metrics.JOBS_IN_FLIGHT.dec()
         self._update_idle()
         self._dispatch()
@@ -180,7 +191,8 @@ class PortraitSupervisor(pykka.ThreadingActor):
         Pending rows are the queue, shared by every instance on the database: a claim
         takes the oldest one nobody holds. When none is left, look again after
         `portraits.poll_interval_s` (another instance may insert some); a
-        `PortraitRequested` from this instance's StoryActor looks at once.
+        `PortraitRequested` from this instance's StoryActor looks at once. A claim the
+        database could not answer is logged and tried again after a growing backoff.
         """
         while self._up and self._accepting:
             slot = self._workers.idle()
@@ -191,22 +203,37 @@ class PortraitSupervisor(pykka.ThreadingActor):
             if wait > 0:
                 self._dispatch_later(wait)
                 return
-            job = self._document.claim_portrait(
-                owner=self._instance, lease_s=self._settings.lease_s
-            ).get(timeout=ASK_TIMEOUT_S)
+            try:
+                job = self._document.claim_portrait(
+                    owner=self._instance, lease_s=self._settings.lease_s, deadline=write_deadline()
+                ).get(timeout=ASK_TIMEOUT_S)
+            except UNAVAILABLE as error:
+                self._dispatch_later(unavailable("claim a portrait", error, self._claim_backoff))
+                return
+            self._claim_backoff.reset()
             if job is None:
                 self._dispatch_later(self._settings.poll_interval_s)
                 return
+            if not self._workers.hand(slot, job):
+                self._worker_never_started(slot, job)
+                continue
             if job.prompt.strip() and self._client_factory is not None:
                 self._limits.record()
             self._idle.clear()
-            self._workers.hand(slot, job)
             metrics.JOBS_IN_FLIGHT.inc()
 
     def _dispatch_later(self, delay: float) -> None:
         if not self._dispatch_scheduled:
             self._dispatch_scheduled = True
             self._later.tell_later(delay, Dispatch())
+
+    def _worker_never_started(self, slot: int, job: PortraitJob) -> None:
+        """The slot's worker died before it took the job (its start failed): the claim goes
+        back to pending (no call was made) and the worker is restarted like a crashed one."""
+        self._housekeeping.give_back(job)
+        generation = self._workers.generation(slot)
+        error = pykka.ActorDeadError("the portrait worker stopped before it took a job")
+        self._crashed(WorkerCrashed(slot, generation, None, Step.VALIDATE, error, None))
 
     def _crashed(self, crash: WorkerCrashed) -> None:
         current, job = self._workers.vacate(crash.slot, crash.generation)
@@ -219,17 +246,11 @@ class PortraitSupervisor(pykka.ThreadingActor):
             crash.traceback,
         )
         log.opt(exception=exc_info).error(
-            "portrait worker {} crashed: {!r}", crash.slot, crash.error
+            "portrait worker {} crashed: {}", crash.slot, describe(crash.error)
         )
         if job is not None:
             metrics.JOBS_IN_FLIGHT.dec()
-            self._document.fail_portrait(
-                job,
-                PortraitStatus.FAILED,
-                f"{PortraitErrorCode.CRASHED}: the portrait worker crashed at step "
-                f"{crash.step}: {type(crash.error).__name__}",
-            ).get(timeout=ASK_TIMEOUT_S)
-            metrics.portrait_ended(PortraitStatus.FAILED, PortraitErrorCode.CRASHED)
+            self._housekeeping.record_crash(job, crash.step, crash.error)
         self._update_idle()
         delay = self._restarts.restart_delay()
         if delay is None:
@@ -248,8 +269,9 @@ class PortraitSupervisor(pykka.ThreadingActor):
         self._dispatch()
 
     def _keep_house(self) -> None:
-        self._housekeeping.tick(holding_claims=self._workers.busy > 0)
-        self._later.tell_later(self._housekeeping.period_s, HousekeepingTick())
+        held = [job.story_id for job in self._workers.jobs()]
+        next_tick_s = self._housekeeping.tick_or_back_off(held)
+        self._later.tell_later(next_tick_s, HousekeepingTick())
 
     def _update_idle(self) -> None:
         if not self._accepting and self._workers.busy == 0:

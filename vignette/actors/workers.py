@@ -13,6 +13,7 @@ from typing import Protocol
 
 import pykka
 
+from vignette.actors.messages import ReportLastJob
 from vignette.actors.portrait import PortraitActor
 from vignette.records import PortraitJob
 
@@ -45,6 +46,22 @@ class WorkerSlots:
     def busy(self) -> int:
         return sum(slot.job is not None for slot in self._slots)
 
+    def revive(self) -> list[PortraitJob]:
+        """Start a worker in every slot whose worker died unreported (while the supervisor
+        was being restarted, or in its own start); return the jobs those workers held."""
+        lost = []
+        for index, slot in enumerate(self._slots):
+            if slot.ref is None or not slot.ref.is_alive():
+                if slot.job is not None:
+                    lost.append(slot.job)
+                slot.job = None
+                self.restart(index)
+            elif slot.job is not None:
+                # It may have finished while nobody listened: ask it to say so again (after
+                # its job, if it is still on it).
+                slot.ref.tell(ReportLastJob())
+        return lost
+
     def jobs(self) -> list[PortraitJob]:
         """The jobs in flight."""
         return [slot.job for slot in self._slots if slot.job is not None]
@@ -60,17 +77,26 @@ class WorkerSlots:
             None,
         )
 
-    def hand(self, index: int, job: PortraitJob) -> None:
-        """Tell an idle slot's worker a job; the slot holds it until released."""
+    def generation(self, index: int) -> int:
+        return self._slots[index].generation
+
+    def hand(self, index: int, job: PortraitJob) -> bool:
+        """Tell an idle slot's worker a job; the slot holds it until released. False if the
+        worker is dead (its start failed): then the slot holds nothing."""
         slot = self._slots[index]
         assert slot.ref is not None, "hand a job only to an idle slot"
+        try:
+            slot.ref.tell(job)
+        except pykka.ActorDeadError:
+            return False
         slot.job = job
-        slot.ref.tell(job)
+        return True
 
-    def release(self, index: int, generation: int) -> bool:
-        """The worker finished its job: free the slot, unless that worker was replaced."""
+    def release(self, index: int, generation: int, story_id: str) -> bool:
+        """The worker finished its job: free the slot, unless that worker was replaced or
+        the slot holds another job already."""
         slot = self._slots[index]
-        if slot.generation != generation:
+        if slot.generation != generation or slot.job is None or slot.job.story_id != story_id:
             return False
         slot.job = None
         return True

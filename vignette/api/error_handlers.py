@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
 from vignette.errors import (
+    DeadlineExpired,
     InvalidStory,
     PortraitConflict,
     StoredFileNotFound,
@@ -103,5 +104,6 @@ def add_error_handlers(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
     app.add_exception_handler(PortraitConflict, conflict)
     app.add_exception_handler(pykka.ActorDeadError, stopped)
     app.add_exception_handler(pykka.Timeout, busy)
+    app.add_exception_handler(DeadlineExpired, busy)  # nothing was written
     app.add_exception_handler(DatabaseError, database_down)
     app.add_exception_handler(Exception, unexpected)  # JSON, like every other error

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from vignette.actors.supervisor import PortraitSideStatus
+from vignette.actors.messages import PortraitSideStatus
 from vignette.records import MAX_BODY_CHARS, MAX_TITLE_CHARS, PortraitStatus, Story
 
 MAX_TOPIC_CHARS = 100

@@ -58,8 +58,18 @@ def _host_names(value: Any) -> Any:
 
 
 def _secret_from_text(value: Any) -> Any:
-    """Surrounding whitespace is dropped, and a blank key counts as no key."""
-    return (value.strip() or None) if isinstance(value, str) else value
+    """Surrounding whitespace is dropped, and a blank key counts as no key. A key is sent
+    in an HTTP header, so it must be printable ASCII; the refusal never shows the value."""
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    for position, character in enumerate(value):
+        if not (" " <= character <= "~"):
+            raise ValueError(
+                f"must be printable ASCII; character {position + 1} of {len(value)} is not "
+                "(the value is not shown)"
+            )
+    return value or None
 
 
 Int = Annotated[int, BeforeValidator(_int_from_text), Strict()]

@@ -169,7 +169,7 @@ def _api_key(variable: str) -> Any:
         default=None,
         validation_alias=AliasChoices(variable.lower(), variable),
         repr=False,
-        description=f"a key, from the environment variable {variable}",
+        description=f"a key of printable ASCII characters, from the variable {variable}",
     )
 
 

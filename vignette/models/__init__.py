@@ -8,6 +8,7 @@ its caller's thread (the DocumentActor's); `sql` holds the text of the hot state
 from peewee import Database, DatabaseError
 
 from vignette.models.database import (
+    DATABASE_ERRORS,
     closing_lost_connection,
     open_database,
     release_connections,
@@ -16,6 +17,7 @@ from vignette.models.migrations import SCHEMA_VERSION, SchemaTooNew, migrate
 from vignette.models.tables import SchemaVersion, StoredFile, StoryRow, database, utc_now
 
 __all__ = [
+    "DATABASE_ERRORS",
     "SCHEMA_VERSION",
     "Database",
     "DatabaseError",

@@ -9,9 +9,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from peewee import Database, InterfaceError, OperationalError, SqliteDatabase
+from peewee import Database, DatabaseError, InterfaceError, OperationalError, SqliteDatabase
 from playhouse.db_url import connect
-from playhouse.pool import PooledDatabase
+from playhouse.pool import MaxConnectionsExceeded, PooledDatabase
 
 from vignette.models.migrations import migrate
 from vignette.models.tables import database
@@ -21,11 +21,26 @@ from vignette.models.tables import database
 POOL_SIZE = 8
 POOL_STALE_TIMEOUT_S = 300
 POOL_WAIT_S = 10
+# A PostgreSQL server that does not answer: how long to wait for a connection, and the
+# longest any statement may run. Both stay well below the margin a caller's wait keeps
+# past a write's deadline (`vignette.actors.messages.STATEMENT_MARGIN_S`), so a write the
+# caller gave up on can never commit after it stopped waiting.
+CONNECT_TIMEOUT_S = 5
+STATEMENT_TIMEOUT_S = 10
+
+# What a database that is locked, unreachable or restarting raises: worth trying again later.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    DatabaseError,
+    InterfaceError,
+    MaxConnectionsExceeded,
+)
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
     "busy_timeout": 5000,
-    "synchronous": "normal",
+    # FULL: a committed claim survives a power loss too (NORMAL in WAL mode may roll the
+    # last commits back, and a claim rolled back after its Recraft call is paid twice).
+    "synchronous": "full",
     "foreign_keys": 1,
 }
 
@@ -101,5 +116,7 @@ def _connect(url: str) -> Database:
         max_connections=POOL_SIZE,
         stale_timeout=POOL_STALE_TIMEOUT_S,
         timeout=POOL_WAIT_S,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        options=f"-c statement_timeout={STATEMENT_TIMEOUT_S * 1000}",
     )
     return pooled

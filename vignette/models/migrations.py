@@ -28,28 +28,31 @@ def migrate(db: Database) -> None:
             # SQLite's IMMEDIATE transaction already serialises them.
             db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))  # type: ignore[no-untyped-call]
         fresh = not db.table_exists(SchemaVersion._meta.table_name)
-        db.create_tables(ALL_TABLES, safe=True)
-        current = SchemaVersion.select(fn.MAX(SchemaVersion.version)).scalar()
-        if fresh or current is None:
-            SchemaVersion.create(version=SCHEMA_VERSION)
-            return
-        if current > SCHEMA_VERSION:
+        current = None if fresh else SchemaVersion.select(fn.MAX(SchemaVersion.version)).scalar()
+        if current is not None and current > SCHEMA_VERSION:
             raise SchemaTooNew(
                 f"the database's schema is version {current}; this Vignette knows up to "
                 f"{SCHEMA_VERSION}: upgrade Vignette"
             )
-        for version in range(current + 1, SCHEMA_VERSION + 1):
-            MIGRATIONS[version](db)
-            SchemaVersion.create(version=version)
+        if current is not None:
+            # Migrate first: creating the tables' indexes before would duplicate the ones
+            # a migration adds, and a migrated database would differ from a fresh one.
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[version](db)
+                SchemaVersion.create(version=version)
+        # Tables (and their indexes) a fresh database lacks, and tables added since.
+        db.create_tables(ALL_TABLES, safe=True)
+        if current is None:
+            SchemaVersion.create(version=SCHEMA_VERSION)
 
 
 def _add_portrait_leases(db: Database) -> None:
-    """Version 2: portraits are claimed by an instance with a lease."""
+    """Version 2: portraits are claimed by an instance with a lease. (The claim's index on
+    (portrait_status, created_at) comes with the tables' indexes, created after migrating.)"""
     migrator = SchemaMigrator.from_database(db)
     run_migrations(
         migrator.add_column("stories", "portrait_owner", StoryRow.portrait_owner),
         migrator.add_column("stories", "portrait_lease_until", StoryRow.portrait_lease_until),
-        migrator.add_index("stories", ("portrait_status", "created_at"), False),
     )
 
 

@@ -14,14 +14,20 @@ from typing import Any
 
 from peewee import Database
 
-from vignette.models.files import insert_file
+from vignette.models import instances
+from vignette.models.deadlines import check_deadline
+from vignette.models.files import get_file, insert_file
 from vignette.models.sql import run, statements
 from vignette.models.tables import StoryRow, db_time, utc_now
 from vignette.records import FileInfo, PortraitJob, PortraitStatus
 
 
 def claim_portrait(
-    db: Database, story_id: str | None = None, owner: str = "", lease_s: float = 60.0
+    db: Database,
+    story_id: str | None = None,
+    owner: str = "",
+    lease_s: float = 60.0,
+    deadline: float | None = None,
 ) -> PortraitJob | None:
     """Claim the oldest `pending` portrait (or that story's), for `owner`, with a lease.
 
@@ -30,6 +36,7 @@ def claim_portrait(
     claiming are skipped (`FOR UPDATE SKIP LOCKED`), not waited for; SQLite has a
     single writer, which serialises claims by itself. None when nothing is pending.
     """
+    check_deadline(deadline, "claiming a portrait")
     sql = statements(db)
     now = utc_now()
     values = [
@@ -54,20 +61,66 @@ def claim_portrait(
 
 
 def store_portrait(
-    db: Database, job: PortraitJob, sha256: str, size: int, content_type: str
+    db: Database,
+    job: PortraitJob,
+    sha256: str,
+    size: int,
+    content_type: str,
+    deadline: float | None = None,
 ) -> FileInfo | None:
     """Record a stored image's row and settle the story on it (the seed's store and
-    updateStoryImage), in one transaction; None, and no row, if the claim is gone."""
+    updateStoryImage), in one transaction; None, and no row, if the claim is gone.
+
+    Safe to try again after an error that left unknown whether it committed: if this
+    attempt already stored the story, its file row comes back.
+    """
+    check_deadline(deadline, "storing a portrait")
     with db.atomic() as transaction:
         info = insert_file(db, sha256, size, content_type)
         if not _settle(db, job, PortraitStatus.STORED, None, info.id):
             transaction.rollback()
-            return None
+            return _stored_by(job)
+        check_deadline(deadline, "storing a portrait")  # raising rolls the transaction back
     return info
 
 
-def fail_portrait(db: Database, job: PortraitJob, status: PortraitStatus, error: str) -> bool:
+def _stored_by(job: PortraitJob) -> FileInfo | None:
+    """The file row of the story `job`'s attempt stored already, if it did."""
+    row = (
+        StoryRow.select(StoryRow.storage)
+        .where(
+            (StoryRow.id == job.story_id)
+            & (StoryRow.portrait_attempt == job.attempt)
+            & (StoryRow.portrait_status == PortraitStatus.STORED)
+        )
+        .tuples()
+        .first()
+    )
+    return None if row is None or row[0] is None else get_file(str(row[0]))
+
+
+def unclaim(job: PortraitJob) -> bool:
+    """Give back a claim no worker received (pending again, no call made); False if gone."""
+    return bool(
+        StoryRow.update(portrait_status=PortraitStatus.PENDING, portrait_owner=None)
+        .where(
+            (StoryRow.id == job.story_id)
+            & (StoryRow.portrait_attempt == job.attempt)
+            & (StoryRow.portrait_status == PortraitStatus.GENERATING)
+        )
+        .execute()
+    )
+
+
+def fail_portrait(
+    db: Database,
+    job: PortraitJob,
+    status: PortraitStatus,
+    error: str,
+    deadline: float | None = None,
+) -> bool:
     """Record a failed or skipped portrait; False if the claim is gone."""
+    check_deadline(deadline, "recording a portrait's failure")
     return _settle(db, job, status, error)
 
 
@@ -102,28 +155,23 @@ def renew_leases(owner: str, lease_s: float) -> int:
     )
 
 
-def expire_leases(error: str, dead_owners: Iterable[str] = ()) -> list[str]:
-    """Fail portraits whose claim's lease ran out, or whose owner is known dead."""
-    condition = StoryRow.portrait_lease_until.is_null() | (
-        StoryRow.portrait_lease_until < utc_now()
+def expire_leases(db: Database, error: str) -> list[str]:
+    """Fail portraits whose claim's lease ran out, or whose owner's heartbeat expired."""
+    condition = (
+        StoryRow.portrait_lease_until.is_null()
+        | (StoryRow.portrait_lease_until < utc_now())
+        | StoryRow.portrait_owner.in_(instances.expired(db))
     )
-    dead = list(dead_owners)
-    if dead:
-        condition |= StoryRow.portrait_owner.in_(dead)
     return _fail_generating_where(condition, error)
 
 
-def generating_owners() -> list[str]:
-    """The instances holding `generating` portraits."""
-    query = (
-        StoryRow.select(StoryRow.portrait_owner)
-        .where(
-            (StoryRow.portrait_status == PortraitStatus.GENERATING)
-            & StoryRow.portrait_owner.is_null(False)
-        )
-        .distinct()
-    )
-    return [str(row.portrait_owner) for row in query]
+def fail_orphans(owner: str, held: Iterable[str], error: str) -> list[str]:
+    """Fail `owner`'s `generating` portraits other than the `held` ones."""
+    condition = StoryRow.portrait_owner == owner
+    kept = list(held)
+    if kept:
+        condition &= StoryRow.id.not_in(kept)
+    return _fail_generating_where(condition, error)
 
 
 def count_pending() -> int:

@@ -6,13 +6,13 @@ Every function runs in its caller's thread, on that thread's connection.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any, cast
 
 from peewee import Database, fn
 
 from vignette.errors import PortraitConflict, StoryNotFound
+from vignette.models.deadlines import check_deadline
 from vignette.models.sql import STORY_FIELDS, run, statements
 from vignette.models.tables import StoryRow, aware, db_time, new_id, python_time, utc_now
 from vignette.records import PortraitStatus, Story, StoryDraft
@@ -34,8 +34,9 @@ def story_from(values: Sequence[Any]) -> Story:
     )
 
 
-def insert_story(db: Database, draft: StoryDraft) -> Story:
+def insert_story(db: Database, draft: StoryDraft, deadline: float | None = None) -> Story:
     """Insert a story with its portrait `pending`, in one statement."""
+    check_deadline(deadline, "storing a story")
     now = utc_now()
     story = Story(
         id=new_id(),
@@ -87,33 +88,45 @@ def count_failures_by_code() -> dict[str, int]:
     return counts
 
 
-def delete_story(db: Database, story_id: str) -> str | None:
-    """Delete a story; return the storage id its portrait had, if any."""
-    with db.atomic():
-        row = StoryRow.get_or_none(StoryRow.id == story_id)
-        if row is None:
-            raise StoryNotFound(story_id)
-        row.delete_instance()
-    return row.storage_id
+def delete_story(db: Database, story_id: str, deadline: float | None = None) -> str | None:
+    """Delete a story in one statement; return the storage id its portrait had, if any.
+
+    A portrait stored at the same moment either committed first (its storage id comes
+    back, so its file is removed) or finds no row to settle (and takes its file back).
+    """
+    check_deadline(deadline, "deleting a story")
+    rows = list(
+        StoryRow.delete().where(StoryRow.id == story_id).returning(StoryRow.storage).tuples()
+    )
+    if not rows:
+        raise StoryNotFound(story_id)
+    return cast("str | None", rows[0][0])
 
 
-def reschedule_portrait(db: Database, story_id: str, force: bool = False) -> Story:
-    """Make a failed or skipped portrait `pending` again (a stored one too, with `force`)."""
+def reschedule_portrait(
+    db: Database, story_id: str, force: bool = False, deadline: float | None = None
+) -> Story:
+    """Make a failed or skipped portrait `pending` again (a stored one too, with `force`).
+
+    One conditional statement: a claim by another instance in between makes it change
+    nothing (and say why), never overwrite the claim.
+    """
     allowed = [PortraitStatus.FAILED, PortraitStatus.SKIPPED]
     if force:
         allowed.append(PortraitStatus.STORED)
-    with db.atomic():
-        values = StoryRow.select(*STORY_FIELDS).where(StoryRow.id == story_id).tuples().first()
-        if values is None:
-            raise StoryNotFound(story_id)
-        story = story_from(values)
-        if story.portrait_status not in allowed:
-            hint = " (force regenerates a stored one)" if not force else ""
-            raise PortraitConflict(f"story {story_id}'s portrait is {story.portrait_status}{hint}")
-        now = utc_now()
+    check_deadline(deadline, "scheduling a portrait again")
+    rows = list(
         StoryRow.update(
-            portrait_status=PortraitStatus.PENDING, portrait_error=None, updated_at=now
-        ).where(StoryRow.id == story_id).execute()
-    return dataclasses.replace(
-        story, portrait_status=PortraitStatus.PENDING, portrait_error=None, updated_at=aware(now)
+            portrait_status=PortraitStatus.PENDING, portrait_error=None, updated_at=utc_now()
+        )
+        .where((StoryRow.id == story_id) & StoryRow.portrait_status.in_(allowed))
+        .returning(*STORY_FIELDS)
+        .tuples()
     )
+    if rows:
+        return story_from(rows[0])
+    story = get_story(db, story_id)  # only to say why nothing changed
+    if story is None:
+        raise StoryNotFound(story_id)
+    hint = " (force regenerates a stored one)" if not force else ""
+    raise PortraitConflict(f"story {story_id}'s portrait is {story.portrait_status}{hint}")

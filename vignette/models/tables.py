@@ -106,7 +106,18 @@ class SchemaVersion(BaseModel):
         table_name = "schema_version"
 
 
-ALL_TABLES: list[type[BaseModel]] = [StoredFile, StoryRow, ApiTokenRow, SchemaVersion]
+class InstanceRow(BaseModel):
+    """A running instance's heartbeat: it moves `expires_at` on at every housekeeping tick,
+    by the database's clock. Its claims are taken back only once that time has passed."""
+
+    id = CharField(primary_key=True, max_length=100)
+    expires_at = DateTimeField()
+
+    class Meta:
+        table_name = "instances"
+
+
+ALL_TABLES: list[type[BaseModel]] = [StoredFile, StoryRow, ApiTokenRow, SchemaVersion, InstanceRow]
 
 
 def db_time(moment: datetime) -> Any:

@@ -110,13 +110,17 @@ def error_headline(response: httpx.Response) -> str:
     return STATUS_HEADLINES.get(response.status_code, "Recraft refused the request")
 
 
+# delay-seconds longer than this many digits is not a real answer (and overflows a float).
+MAX_RETRY_AFTER_DIGITS = 10
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header (delay-seconds or an HTTP date)."""
     if value is None or not value.strip():
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():  # str.isdigit alone takes "²" and "٣"
+        return float(value) if len(value) <= MAX_RETRY_AFTER_DIGITS else None
     try:
         moment = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

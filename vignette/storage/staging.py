@@ -27,6 +27,15 @@ def file_path(root: Path, sha256: str) -> Path:
     return root / sha256[:2] / sha256
 
 
+def stored_contents(root: Path) -> Iterator[Path]:
+    """Every stored file under `root` (`<sha256[:2]>/<sha256>`), staging left out."""
+    for folder in root.glob("??"):
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if len(path.name) == 64 and path.name.startswith(folder.name):
+                    yield path
+
+
 def fsync_directory(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:

@@ -28,7 +28,7 @@ from vignette.records import FileInfo, PortraitStatus, Story
 from vignette.system.changes import ChangeFeed
 
 if TYPE_CHECKING:
-    from vignette.actors.supervisor import PortraitSideStatus
+    from vignette.actors.messages import PortraitSideStatus
     from vignette.system.facade import Health
 
 T = TypeVar("T")

@@ -10,17 +10,17 @@ from typing import Self
 
 import pykka
 
-from vignette.actors.messages import ASK_TIMEOUT_S
-from vignette.actors.supervisor import PortraitSideStatus
+from vignette.actors.messages import ASK_TIMEOUT_S, PortraitSideStatus
+from vignette.actors.supervisor import SupervisorProxy
 from vignette.config import Settings
 from vignette.errors import StoryGenerationError, StoryNotFound
-from vignette.models import release_connections
 from vignette.records import FileInfo, PortraitStatus, Story, StoryDraft
 from vignette.recraft.client import RecraftClient
 from vignette.system.aio import AsyncTwins
 from vignette.system.events import PortraitEvents
 from vignette.system.files import OpenedFile
 from vignette.system.process import sole_system
+from vignette.system.stopping import stop_actors
 from vignette.system.wiring import Actors, start_actors
 from vignette.writers.base import StoryWriter
 
@@ -48,7 +48,7 @@ class StorySystem(AsyncTwins, PortraitEvents):
         self._changes = actors.changes
         self._document = actors.document
         self._storage = actors.storage
-        self._supervisor = actors.supervisor
+        self._root = actors.root
         self._stories = actors.stories
         self._store = actors.store
         self._stopped = False
@@ -183,6 +183,11 @@ class StorySystem(AsyncTwins, PortraitEvents):
         """A stored file's row (sha256, size, content type), or None."""
         return self._document.get_file(storage_id).get(timeout=ASK_TIMEOUT_S)
 
+    @property
+    def _supervisor(self) -> SupervisorProxy:
+        """The portrait supervisor running now (the root restarts it if it dies)."""
+        return self._actors.supervisor.proxy()
+
     def portrait_side(self) -> PortraitSideStatus:
         return self._supervisor.status().get(timeout=ASK_TIMEOUT_S)
 
@@ -201,9 +206,18 @@ class StorySystem(AsyncTwins, PortraitEvents):
         except Exception as error:  # noqa: BLE001 - any database failure is reported
             problems.append(f"the database does not answer: {type(error).__name__}")
         try:
+            root = self._root.status().get(timeout=timeout)
+        except (pykka.ActorDeadError, pykka.Timeout) as error:
+            problems.append(f"the supervision root does not answer: {type(error).__name__}")
+        else:
+            if root.gave_up is not None:
+                problems.append(f"the supervision root gave up: {root.gave_up}")
+        try:
             portraits = self._supervisor.status().get(timeout=timeout)
         except (pykka.ActorDeadError, pykka.Timeout) as error:
             problems.append(f"the portrait supervisor does not answer: {type(error).__name__}")
+        except Exception as error:  # noqa: BLE001 - any database failure is reported
+            problems.append(f"the portrait supervisor's database failed: {type(error).__name__}")
         else:
             if not portraits.up:
                 problems.append("the portrait side is down: its workers crashed too often")
@@ -221,13 +235,4 @@ class StorySystem(AsyncTwins, PortraitEvents):
             return
         self._stopped = True
         grace = self.settings.portraits.shutdown_grace_s if grace_s is None else grace_s
-        try:
-            idle = self._supervisor.stop_accepting().get(timeout=ASK_TIMEOUT_S)
-            if not idle.wait(grace):
-                self._supervisor.interrupt_in_flight().get(timeout=ASK_TIMEOUT_S)
-        except pykka.ActorDeadError:
-            pass  # the portrait side is already gone
-        for ref in reversed(self._actors.refs):
-            ref.stop()
-        self._actors.staging.close()
-        release_connections(self._actors.db)
+        stop_actors(self._actors, grace)

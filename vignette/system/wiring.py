@@ -3,6 +3,7 @@ and the actors, started in order and wired to each other."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,11 +14,14 @@ import pykka
 from loguru import logger
 
 from vignette.actors.document import DocumentActor, DocumentProxy
+from vignette.actors.limits import CallLimits
 from vignette.actors.messages import ASK_TIMEOUT_S
-from vignette.actors.portrait import RecraftClientFactory
+from vignette.actors.portrait import PortraitActor, RecraftClientFactory
+from vignette.actors.root import Address, Child, Root, RootProxy
 from vignette.actors.storage import StorageActor, StorageProxy
 from vignette.actors.story import StoryActor, StoryProxy, StoryStore
-from vignette.actors.supervisor import PortraitSupervisor, SupervisorProxy
+from vignette.actors.supervisor import SUPERVISOR_NAME, PortraitSupervisor, SupervisorProxy
+from vignette.actors.workers import WorkerSlots
 from vignette.config import ConfigError, Settings
 from vignette.instance import new_instance_id
 from vignette.models import Database, open_database
@@ -76,7 +80,9 @@ class Actors:
     refs: list[pykka.ActorRef[Any]]
     document: DocumentProxy
     storage: StorageProxy
-    supervisor: SupervisorProxy
+    root: RootProxy
+    # The supervisor's incarnation of the moment: the root restarts it when it dies.
+    supervisor: Address[SupervisorProxy]
     stories: StoryProxy
     store: StoryStore
 
@@ -111,6 +117,7 @@ def start_actors(
     if swept:
         logger.info("removed {} staging directories left by stopped processes", swept)
     refs: list[pykka.ActorRef[Any]] = []
+    supervisor: Address[SupervisorProxy] = Address()
 
     def started(ref: pykka.ActorRef[Any]) -> pykka.ActorProxy[Any]:
         refs.append(ref)
@@ -121,27 +128,45 @@ def start_actors(
         storage = cast(
             StorageProxy, started(StorageActor.start(Path(settings.storage.path), document))
         )
-        supervisor = cast(
-            SupervisorProxy,
-            started(
-                PortraitSupervisor.start(
-                    settings=settings.portraits,
-                    document=document,
-                    storage=storage,
-                    staging=staging,
-                    client_factory=client_factory,
-                    instance=new_instance_id(),
-                )
-            ),
+        # One instance id and one set of call limits for every incarnation of the supervisor.
+        instance = new_instance_id()
+        portraits = settings.portraits
+        limits = CallLimits(portraits.rate_limit_per_minute, portraits.max_calls_per_hour)
+
+        start_worker = functools.partial(
+            PortraitActor.start,
+            supervisor=supervisor,
+            document=document,
+            storage=storage,
+            staging=staging,
+            client_factory=client_factory,
         )
-        store = StoryStore(document, refs[-1], settings.recraft.prompt_limit)
+        workers = WorkerSlots(portraits.concurrency, start_worker)
+
+        def start_supervisor(root: pykka.ActorRef[Any]) -> pykka.ActorRef[Any]:
+            return PortraitSupervisor.start(
+                settings=portraits,
+                document=document,
+                workers=workers,
+                client_factory=client_factory,
+                instance=instance,
+                root=root,
+                limits=limits,
+            )
+
+        children = [Child(SUPERVISOR_NAME, start_supervisor, supervisor)]
+        root = cast(RootProxy, started(Root.start(children, portraits)))
+        root.status().get(timeout=ASK_TIMEOUT_S)  # the root has started its children
+        store = StoryStore(document, supervisor, settings.recraft.prompt_limit)
         stories = cast(StoryProxy, started(StoryActor.start(writer=writer, store=store)))
         # The supervisor has resumed pending portraits (and failed interrupted ones)
         # once it answers; a failure in its start shows here, not later.
-        supervisor.status().get(timeout=ASK_TIMEOUT_S)
+        supervisor.proxy().status().get(timeout=ASK_TIMEOUT_S)
     except Exception:
         for ref in reversed(refs):
             ref.stop()
+            if ref.actor_class is Root and supervisor.ref is not None:
+                supervisor.ref.stop()
         staging.close()
         raise
-    return Actors(db, changes, staging, refs, document, storage, supervisor, stories, store)
+    return Actors(db, changes, staging, refs, document, storage, root, supervisor, stories, store)
