@@ -21,6 +21,9 @@ from tests.cli.harness import (
 
 pytestmark = POSIX_ONLY
 
+# The grace period a first signal waits out for in-flight portraits.
+GRACE_S = 50
+
 
 def start_serve(
     cli: Cli,
@@ -86,7 +89,7 @@ def test_a_second_sigint_stops_serve_at_once_while_a_portrait_is_in_flight(
     slow = start_fake_recraft(latency=60)
     cli.write_config(
         recraft={"base_url": slow.base_url},
-        portraits={"allow_insecure_urls": True, "shutdown_grace_s": 50},
+        portraits={"allow_insecure_urls": True, "shutdown_grace_s": GRACE_S},
     )
     story_id = cli.add_pending_story()
     running = start_serve(cli, processes, key=API_KEY)
@@ -99,10 +102,11 @@ def test_a_second_sigint_stops_serve_at_once_while_a_portrait_is_in_flight(
     assert running.proc.poll() is None
     started = time.monotonic()
     running.proc.send_signal(signal.SIGINT)
-    code, stderr = finish(running, timeout=10)
+    # Well inside the 50 s grace, with room for a machine whose cores are busy elsewhere.
+    code, stderr = finish(running, timeout=GRACE_S / 2)
 
     # ... the second one does not.
     assert code == 130, stderr
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < GRACE_S / 2
     assert "second SIGINT: stopping now" in stderr
     assert cli.portrait_status(story_id) == "generating"
