@@ -19,6 +19,7 @@ import pytest
 from loguru import logger
 from playhouse.pool import PooledDatabase
 
+from tests.fakes.recraft_server import RecraftServer
 from tests.postgres import PostgresUnavailable, drop_database, fresh_database, postgres_server
 from vignette.config import Settings, load_settings
 from vignette.models import database
@@ -139,3 +140,10 @@ def logs() -> Iterator[list[Record]]:
 def stored_files(root: Path) -> list[Path]:
     """Every file under a storage root, temporary ones included, lock files excluded."""
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".lock")
+
+
+@pytest.fixture
+def recraft() -> Iterator[RecraftServer]:
+    """A fake Recraft server on a local port, over real HTTP."""
+    with RecraftServer() as server:
+        yield server

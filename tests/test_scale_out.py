@@ -37,12 +37,6 @@ def shared_database(postgres_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def recraft() -> Iterator[RecraftServer]:
-    with RecraftServer() as server:
-        yield server
-
-
-@pytest.fixture
 def instance_env(shared_database: str, recraft: RecraftServer, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGNETTE_")}
     return env | {

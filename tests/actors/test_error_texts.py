@@ -5,7 +5,7 @@ image host can cause; this module checks the rest, and that together they walk e
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,12 +27,6 @@ WAIT_S = 30.0
 def test_the_matrix_and_this_module_walk_every_code() -> None:
     in_matrix = {param.values[0].code for param in CASES} - {None}
     assert in_matrix | set(OUTSIDE_THE_MATRIX) == set(PortraitErrorCode)
-
-
-@pytest.fixture
-def recraft() -> Iterator[RecraftServer]:
-    with RecraftServer() as server:
-        yield server
 
 
 def portrait_of(system: StorySystem, prompt: str = "a calm portrait") -> Story:

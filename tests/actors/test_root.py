@@ -17,7 +17,7 @@ import pytest
 from loguru import logger
 from peewee import OperationalError
 
-from tests.actors.test_supervisor import crashing_factory, recraft, submit  # noqa: F401
+from tests.actors.test_supervisor import crashing_factory, submit
 from tests.fakes.recraft_server import RecraftServer
 from vignette.actors.supervisor import PortraitSupervisor
 from vignette.config import Settings
@@ -32,7 +32,7 @@ class SupervisorBug(RuntimeError):
 
 
 @pytest.fixture
-def local_settings(make_settings: Callable[..., Settings], recraft: RecraftServer):  # noqa: F811
+def local_settings(make_settings: Callable[..., Settings], recraft: RecraftServer):
     def make(**overrides: object) -> Settings:
         return make_settings(
             recraft__base_url=recraft.base_url, portraits__allow_insecure_urls=True, **overrides
@@ -103,7 +103,7 @@ def test_an_exception_in_a_supervisor_handler_restarts_it_and_work_resumes(
     handler: str,
     local_settings,
     start_system: Callable[..., StorySystem],
-    recraft: RecraftServer,  # noqa: F811
+    recraft: RecraftServer,
     monkeypatch: pytest.MonkeyPatch,
     logs,
     watch_log,
@@ -144,7 +144,7 @@ def test_an_exception_in_a_supervisor_handler_restarts_it_and_work_resumes(
 def test_a_claim_the_database_refuses_is_logged_and_tried_again(
     local_settings,
     start_system: Callable[..., StorySystem],
-    recraft: RecraftServer,  # noqa: F811
+    recraft: RecraftServer,
     monkeypatch: pytest.MonkeyPatch,
     logs,
 ) -> None:
@@ -175,7 +175,7 @@ def test_a_claim_the_database_refuses_is_logged_and_tried_again(
 def test_a_worker_whose_start_failed_gives_its_claim_back_and_is_restarted(
     local_settings,
     start_system: Callable[..., StorySystem],
-    recraft: RecraftServer,  # noqa: F811
+    recraft: RecraftServer,
 ) -> None:
     settings = local_settings(portraits__concurrency=1)
     build = recraft_client_factory(settings)

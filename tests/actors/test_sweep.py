@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.actors.test_supervisor import recraft, submit  # noqa: F401
+from tests.actors.test_supervisor import submit
 from tests.fakes.recraft_server import RecraftServer
 from vignette import metrics
 from vignette.config import Settings
@@ -26,7 +26,7 @@ def swept(kind: str) -> float:
 def test_the_sweep_removes_orphans_older_than_the_grace_and_keeps_what_is_used(
     make_settings: Callable[..., Settings],
     start_system: Callable[..., StorySystem],
-    recraft: RecraftServer,  # noqa: F811
+    recraft: RecraftServer,
 ) -> None:
     settings = make_settings(
         recraft__base_url=recraft.base_url, portraits__allow_insecure_urls=True

@@ -20,12 +20,6 @@ LOCAL = "http://localhost"
 
 
 @pytest.fixture
-def recraft() -> Iterator[RecraftServer]:
-    with RecraftServer() as server:
-        yield server
-
-
-@pytest.fixture
 def local_settings(
     make_settings: Callable[..., Settings], recraft: RecraftServer
 ) -> Callable[..., Settings]:

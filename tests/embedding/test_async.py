@@ -24,12 +24,6 @@ MAX_LOOP_GAP_S = 0.05
 
 
 @pytest.fixture
-def recraft() -> Iterator[RecraftServer]:
-    with RecraftServer() as server:
-        yield server
-
-
-@pytest.fixture
 def system(
     make_settings: Callable[..., Settings],
     start_system: Callable[..., StorySystem],

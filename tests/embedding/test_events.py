@@ -7,7 +7,7 @@ import contextlib
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,12 +24,6 @@ from vignette.system.facade import StorySystem
 
 if TYPE_CHECKING:
     from loguru import Record
-
-
-@pytest.fixture
-def recraft() -> Iterator[RecraftServer]:
-    with RecraftServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,12 +20,6 @@ from tests.fakes.recraft_server import RecraftServer
 from vignette.config import Settings
 
 EXAMPLES = REPO / "examples"
-
-
-@pytest.fixture
-def recraft() -> Iterator[RecraftServer]:
-    with RecraftServer() as server:
-        yield server
 
 
 def example_env(tmp_path: Path, recraft: RecraftServer) -> dict[str, str]:

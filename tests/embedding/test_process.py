@@ -6,7 +6,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,12 +18,6 @@ from vignette import SystemAlreadyRunning, load_settings
 from vignette.config import Settings
 from vignette.records import PortraitStatus
 from vignette.system.facade import StorySystem
-
-
-@pytest.fixture
-def recraft() -> Iterator[RecraftServer]:
-    with RecraftServer() as server:
-        yield server
 
 
 def test_a_host_that_returns_without_stop_exits_and_its_portrait_is_interrupted(

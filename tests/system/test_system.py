@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pykka
@@ -17,12 +17,6 @@ from vignette.config import Settings
 from vignette.errors import PortraitConflict, StoredFileNotFound, StoryNotFound
 from vignette.records import PortraitStatus
 from vignette.system.facade import StorySystem
-
-
-@pytest.fixture
-def recraft() -> Iterator[RecraftServer]:
-    with RecraftServer() as server:
-        yield server
 
 
 @pytest.fixture
