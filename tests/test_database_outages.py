@@ -36,13 +36,14 @@ from vignette.records import PortraitStatus
 from vignette.system.facade import StorySystem
 
 STORIES = 40
-# Holds SQLite's write lock (BEGIN IMMEDIATE) until its standard input closes or 8 s pass.
+# Holds SQLite's write lock (BEGIN IMMEDIATE) for 8 s, or less if its standard input closes
+# first (the test failed and its pipes were closed): the outage is the fault under test.
 HOLD_LOCK = """
-import sqlite3, sys, time
+import select, sqlite3, sys
 connection = sqlite3.connect(sys.argv[1], isolation_level=None)
 connection.execute("BEGIN IMMEDIATE")
 print("locked", flush=True)
-time.sleep(8)
+select.select([sys.stdin], [], [], 8)
 connection.execute("COMMIT")
 """
 
@@ -101,7 +102,10 @@ def test_sqlite_locked_by_another_writer_for_8_s_mid_run_loses_nothing(
     assert recraft.fake.wait_for_calls(8)
     path = settings.database.url.removeprefix("sqlite:///")
     with subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, path], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLD_LOCK, path],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     ) as holder:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"
