@@ -147,3 +147,25 @@ def recraft() -> Iterator[RecraftServer]:
     """A fake Recraft server on a local port, over real HTTP."""
     with RecraftServer() as server:
         yield server
+
+
+@pytest.fixture
+def local_settings(
+    make_settings: Callable[..., Settings], recraft: RecraftServer
+) -> Callable[..., Settings]:
+    """Settings whose portraits are made by the fake Recraft server."""
+
+    def make(**overrides: object) -> Settings:
+        return make_settings(
+            recraft__base_url=recraft.base_url, portraits__allow_insecure_urls=True, **overrides
+        )
+
+    return make
+
+
+@pytest.fixture
+def system(
+    local_settings: Callable[..., Settings], start_system: Callable[..., StorySystem]
+) -> StorySystem:
+    """A running system whose portraits are made by the fake Recraft server."""
+    return start_system(local_settings())

@@ -20,7 +20,6 @@ from peewee import OperationalError
 from tests.actors.test_supervisor import crashing_factory, submit
 from tests.fakes.recraft_server import RecraftServer
 from vignette.actors.supervisor import PortraitSupervisor
-from vignette.config import Settings
 from vignette.models import portraits
 from vignette.records import PortraitStatus
 from vignette.system.facade import StorySystem
@@ -29,16 +28,6 @@ from vignette.system.wiring import recraft_client_factory
 
 class SupervisorBug(RuntimeError):
     """Stands for a bug in a supervisor handler."""
-
-
-@pytest.fixture
-def local_settings(make_settings: Callable[..., Settings], recraft: RecraftServer):
-    def make(**overrides: object) -> Settings:
-        return make_settings(
-            recraft__base_url=recraft.base_url, portraits__allow_insecure_urls=True, **overrides
-        )
-
-    return make
 
 
 class LogWatch:

@@ -62,16 +62,6 @@ def crashing_factory(settings: Settings, should_crash: Callable[[str], bool]):
     return build
 
 
-@pytest.fixture
-def local_settings(make_settings: Callable[..., Settings], recraft: RecraftServer):
-    def make(**overrides: object) -> Settings:
-        return make_settings(
-            recraft__base_url=recraft.base_url, portraits__allow_insecure_urls=True, **overrides
-        )
-
-    return make
-
-
 def read_story(settings: Settings, story_id: str) -> Story:
     """Read a story straight from the database, with no portrait side running."""
     ref = DocumentActor.start(open_database(settings.database.url))

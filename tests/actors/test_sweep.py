@@ -24,13 +24,11 @@ def swept(kind: str) -> float:
 
 
 def test_the_sweep_removes_orphans_older_than_the_grace_and_keeps_what_is_used(
-    make_settings: Callable[..., Settings],
+    local_settings: Callable[..., Settings],
     start_system: Callable[..., StorySystem],
     recraft: RecraftServer,
 ) -> None:
-    settings = make_settings(
-        recraft__base_url=recraft.base_url, portraits__allow_insecure_urls=True
-    )
+    settings = local_settings()
     root = Path(settings.storage.path)
     system = start_system(settings)
     kept = system.wait_for_portrait(submit(system, "kept"), timeout=30)

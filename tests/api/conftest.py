@@ -3,41 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.fakes.recraft_server import RecraftServer
 from vignette.api import create_app
-from vignette.config import Settings
 from vignette.recraft.client import RecraftClient
 from vignette.system.facade import StorySystem
 
 # What the test clients call: a Host the server answers to (TestClient's own is "testserver").
 LOCAL = "http://localhost"
-
-
-@pytest.fixture
-def local_settings(
-    make_settings: Callable[..., Settings], recraft: RecraftServer
-) -> Callable[..., Settings]:
-    """Settings whose portraits are made by the fake Recraft server."""
-
-    def make(**overrides: object) -> Settings:
-        return make_settings(
-            recraft__base_url=recraft.base_url, portraits__allow_insecure_urls=True, **overrides
-        )
-
-    return make
-
-
-@pytest.fixture
-def system(
-    local_settings: Callable[..., Settings], start_system: Callable[..., StorySystem]
-) -> StorySystem:
-    return start_system(local_settings())
 
 
 @pytest.fixture

@@ -23,18 +23,6 @@ ROUNDS = 3
 MAX_LOOP_GAP_S = 0.05
 
 
-@pytest.fixture
-def system(
-    make_settings: Callable[..., Settings],
-    start_system: Callable[..., StorySystem],
-    recraft: RecraftServer,
-) -> StorySystem:
-    settings = make_settings(
-        recraft__base_url=recraft.base_url, portraits__allow_insecure_urls=True
-    )
-    return start_system(settings)
-
-
 class Ticker:
     """A task that sleeps 5 ms at a time and records the longest time between its turns:
     how long the loop was kept from running it."""

@@ -19,18 +19,6 @@ from vignette.records import PortraitStatus
 from vignette.system.facade import StorySystem
 
 
-@pytest.fixture
-def system(
-    make_settings: Callable[..., Settings],
-    start_system: Callable[..., StorySystem],
-    recraft: RecraftServer,
-) -> StorySystem:
-    settings = make_settings(
-        recraft__base_url=recraft.base_url, portraits__allow_insecure_urls=True
-    )
-    return start_system(settings)
-
-
 def test_a_generated_story_gets_its_portrait_stored_end_to_end(
     system: StorySystem, recraft: RecraftServer, tmp_path: Path
 ) -> None:
