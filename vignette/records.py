@@ -59,6 +59,8 @@ class Story:
     portrait_error: str | None
     created_at: datetime
     updated_at: datetime
+    # What the stored portrait cost in Recraft credits, when Recraft's answer said.
+    portrait_credits: int | None = None
 
 
 # The longest title and body a story may have (the prompt's limit depends on the model).

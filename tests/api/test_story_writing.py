@@ -24,6 +24,7 @@ STORY_FIELDS = {
     "storage_id",
     "portrait_status",
     "portrait_error",
+    "portrait_credits",
     "created_at",
     "updated_at",
     "image_url",

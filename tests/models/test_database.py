@@ -219,12 +219,14 @@ def test_a_version_1_database_is_migrated_keeping_its_stories(
 
     open_and_keep(sqlite_url(db_path), opened)
 
-    assert schema_rows(db_path) == [1, SCHEMA_VERSION]
+    assert schema_rows(db_path) == [1, *range(2, SCHEMA_VERSION + 1)]
     with closing(sqlite3.connect(db_path)) as raw:
         columns = {row[1] for row in raw.execute("PRAGMA table_info(stories)")}
-        kept = raw.execute("SELECT title, portrait_status FROM stories").fetchall()
-    assert {"portrait_owner", "portrait_lease_until"} <= columns
-    assert kept == [("Kept", "pending")]
+        kept = raw.execute(
+            "SELECT title, portrait_status, portrait_credits FROM stories"
+        ).fetchall()
+    assert {"portrait_owner", "portrait_lease_until", "portrait_credits"} <= columns
+    assert kept == [("Kept", "pending", None)]
 
 
 def test_a_lost_connection_is_closed_so_the_next_statement_opens_a_new_one(

@@ -117,6 +117,7 @@ class StoryOut(BaseModel):
     storage_id: str | None
     portrait_status: PortraitStatus
     portrait_error: str | None
+    portrait_credits: int | None
     created_at: datetime
     updated_at: datetime
     image_url: str | None
@@ -131,6 +132,7 @@ class StoryOut(BaseModel):
             storage_id=story.storage_id,
             portrait_status=story.portrait_status,
             portrait_error=story.portrait_error,
+            portrait_credits=story.portrait_credits,
             created_at=story.created_at,
             updated_at=story.updated_at,
             image_url=None if story.storage_id is None else file_url(story.storage_id),

@@ -11,7 +11,7 @@ from playhouse.migrate import migrate as run_migrations
 
 from vignette.models.tables import ALL_TABLES, SchemaVersion, StoryRow
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # The PostgreSQL advisory lock held while the schema is created or migrated.
 MIGRATION_LOCK_KEY = 0x56494E47  # "VING"
 
@@ -56,5 +56,14 @@ def _add_portrait_leases(db: Database) -> None:
     )
 
 
+def _add_portrait_credits(db: Database) -> None:
+    """Version 3: what each stored portrait cost, in Recraft credits."""
+    migrator = SchemaMigrator.from_database(db)
+    run_migrations(migrator.add_column("stories", "portrait_credits", StoryRow.portrait_credits))
+
+
 # The step that brings the schema from the version before up to each version.
-MIGRATIONS: dict[int, Callable[[Database], None]] = {2: _add_portrait_leases}
+MIGRATIONS: dict[int, Callable[[Database], None]] = {
+    2: _add_portrait_leases,
+    3: _add_portrait_credits,
+}

@@ -27,6 +27,7 @@ STORY_FIELDS = (
     StoryRow.storage,
     StoryRow.portrait_status,
     StoryRow.portrait_error,
+    StoryRow.portrait_credits,
     StoryRow.created_at,
     StoryRow.updated_at,
 )

@@ -20,7 +20,7 @@ from vignette.records import PortraitStatus, Story, StoryDraft
 
 def story_from(values: Sequence[Any]) -> Story:
     """A Story from a row's values, in the order of `sql.STORY_FIELDS`."""
-    story_id, title, body, prompt, storage_id, status, error, created, updated = values
+    story_id, title, body, prompt, storage_id, status, error, credits, created, updated = values
     return Story(
         id=story_id,
         title=title,
@@ -31,6 +31,7 @@ def story_from(values: Sequence[Any]) -> Story:
         portrait_error=error,
         created_at=python_time(created),
         updated_at=python_time(updated),
+        portrait_credits=credits,
     )
 
 

@@ -77,6 +77,8 @@ class StoryRow(BaseModel):
     # a `generating` row whose lease ran out belongs to an instance that is gone.
     portrait_owner = CharField(max_length=100, null=True)
     portrait_lease_until = DateTimeField(null=True)
+    # What Recraft's answer said the stored portrait cost (`credits`), when it said.
+    portrait_credits = IntegerField(null=True)
     created_at = DateTimeField(default=utc_now, index=True)
     updated_at = DateTimeField(default=utc_now)
 
