@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -93,6 +92,7 @@ def test_identical_content_is_stored_once_and_kept_until_its_last_row_is_deleted
 
 
 def test_the_sweep_removes_content_no_row_names_and_rows_no_story_has(
+    tmp_path: Path,
     backend_settings: Callable[..., Settings],
     start_system: Callable[..., StorySystem],
     recraft: RecraftServer,
@@ -108,11 +108,10 @@ def test_the_sweep_removes_content_no_row_names_and_rows_no_story_has(
     system._document.delete_story(lost.id).get(timeout=10)
     # Content stored by a process that died before recording it.
     stray = png_bytes(32, 32)
-    with tempfile.NamedTemporaryFile() as file:
-        file.write(stray)
-        file.flush()
-        staged = StagedFile(file.name, sha256(stray), len(stray), "image/png")
-        assert open_file_store(settings.storage).put(staged) is True
+    staging = tmp_path / "stray.part"
+    staging.write_bytes(stray)
+    staged = StagedFile(str(staging), sha256(stray), len(stray), "image/png")
+    assert open_file_store(settings.storage).put(staged) is True
     assert len(stored_contents(settings)) == 3
 
     assert system._storage.sweep_orphans(3600).get(timeout=30) == (0, 0)  # none that old

@@ -7,6 +7,7 @@ serves opens, deletes and the orphan sweep) nor the other workers wait for it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import TYPE_CHECKING, BinaryIO
@@ -75,7 +76,8 @@ class PortraitFiles:
             return None
         if not created:
             self._restore_if_gone(staged, log)
-        os.unlink(staged.path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staged.path)
         return info
 
     def _put(self, staged: StagedFile, until: float, log: Logger) -> bool:

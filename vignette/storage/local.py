@@ -12,8 +12,8 @@ from vignette.storage.staging import file_path, fsync_directory, stored_contents
 
 
 class LocalStore:
-    """A folder of content-addressed files. A file appears under its final name whole: it
-    is hard-linked there from the fsynced staging file (on the same file system)."""
+    """A folder of content-addressed files. A file appears under its final name whole: the
+    fsynced staging file (on the same file system) is renamed there."""
 
     name = "local"
 
@@ -21,14 +21,12 @@ class LocalStore:
         self.root = root
 
     def put(self, staged: StagedFile) -> bool:
+        """Moves the staging file into place (or leaves it, when the content is there)."""
         final = file_path(self.root, staged.sha256)
         if final.exists():
             return False
         final.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(staged.path, final)
-        except FileExistsError:
-            return False  # another writer stored the same content meanwhile
+        os.replace(staged.path, final)  # a writer of the same content meanwhile: same bytes
         fsync_directory(final.parent)
         return True
 

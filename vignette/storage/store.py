@@ -27,7 +27,7 @@ class FileStore(Protocol):
     def put(self, staged: StagedFile) -> bool:
         """Store the staged file's bytes under its sha256, complete or not at all, unless
         that content is stored already; return whether this call stored it. The staging
-        file is left where it is."""
+        file may be moved away (the `local` backend renames it into place)."""
         ...
 
     def exists(self, sha256: str) -> bool: ...
