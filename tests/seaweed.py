@@ -174,9 +174,17 @@ def seaweed_server() -> Iterator[Seaweed]:
     weed_binary()
     base = Path(tempfile.mkdtemp(prefix="vignette-weed-"))
     services = ("master", "volume", "filer", "s3", "admin")
-    server = Seaweed(base, {service: _port_pair() for service in services})
+    server = Seaweed(base, {})
     try:
-        server.start()
+        for attempt in range(3):  # a port found free may be taken before weed binds it
+            server.ports = {service: _port_pair() for service in services}
+            try:
+                server.start()
+                break
+            except SeaweedUnavailable:
+                server.stop()
+                if attempt == 2:
+                    raise
         yield server
     finally:
         server.stop()
