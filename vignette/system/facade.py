@@ -171,6 +171,8 @@ class StorySystem(AsyncTwins, PortraitEvents):
         """Open a stored file: `with system.open_file(id) as (file, content_type):`.
 
         The `with` block closes the file; a caller that unpacks it without one closes it.
+        `StoredFileNotFound` for an unknown id; `StorageUnavailable` (an `OSError`) when the
+        bucket of the `s3` backend does not answer.
         """
         # In the caller's thread: reading from a bucket holds up no actor.
         return OpenedFile(*self._actors.files.open(storage_id))
