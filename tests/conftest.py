@@ -21,6 +21,7 @@ from playhouse.pool import PooledDatabase
 
 from tests.fakes.recraft_server import RecraftServer
 from tests.postgres import PostgresUnavailable, drop_database, fresh_database, postgres_server
+from tests.seaweed import Seaweed, SeaweedUnavailable, seaweed_server
 from vignette.config import Settings, load_settings
 from vignette.models import database
 from vignette.system.facade import StorySystem
@@ -169,3 +170,33 @@ def system(
 ) -> StorySystem:
     """A running system whose portraits are made by the fake Recraft server."""
     return start_system(local_settings())
+
+
+@pytest.fixture(scope="session")
+def seaweed() -> Iterator[Seaweed]:
+    """The session's SeaweedFS server (tests/seaweed.py): a real S3-compatible store.
+    Without `weed` the tests that need it are skipped, except with CI=true: they fail."""
+    server = seaweed_server()
+    try:
+        running = server.__enter__()
+    except SeaweedUnavailable as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"SeaweedFS is required in CI: {error}")
+        pytest.skip(f"no SeaweedFS: {error}")
+    yield running
+    server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def s3_overrides(seaweed: Seaweed, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """Settings (for `make_settings`) of the s3 backend on a new bucket of the session's
+    SeaweedFS; its credentials are put in the standard AWS variables, as boto3 reads them."""
+    for name, value in seaweed.aws_env.items():
+        monkeypatch.setenv(name, value)
+    return {
+        "storage__backend": "s3",
+        "storage__s3__endpoint_url": seaweed.endpoint_url,
+        "storage__s3__bucket": seaweed.new_bucket(),
+        "storage__s3__prefix": "portraits",
+        "storage__s3__region": "us-east-1",
+    }

@@ -21,6 +21,7 @@ from vignette.config.logging import use_stdlib_logging
 from vignette.errors import (
     InvalidStory,
     PortraitConflict,
+    StorageUnavailable,
     StoredFileNotFound,
     StoryGenerationError,
     StoryNotFound,
@@ -40,6 +41,7 @@ __all__ = [
     "PortraitErrorCode",
     "PortraitStatus",
     "Settings",
+    "StorageUnavailable",
     "StoredFileNotFound",
     "Story",
     "StoryGenerationError",

@@ -46,6 +46,16 @@ class StoredFileNotFound(VignetteError, LookupError):
         self.storage_id = storage_id
 
 
+class StorageUnavailable(VignetteError, OSError):
+    """The file store (a bucket) could not be reached or refused a request; the message
+    says why, and never carries a credential. `passing`: whether trying again later may
+    work (no connection, a 5xx, throttling), or not (no such bucket, access denied)."""
+
+    def __init__(self, message: str, *, passing: bool = True) -> None:
+        super().__init__(message)
+        self.passing = passing
+
+
 class InvalidStory(VignetteError, ValueError):
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field} {problem}")

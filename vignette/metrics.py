@@ -78,6 +78,14 @@ DATABASE_RETRIES = Counter(
 )
 
 
+STORAGE_RETRIES = Counter(
+    "vignette_storage_retries",
+    "Uploads of a portrait to the storage backend that failed (the bucket unreachable or "
+    "refusing) and were tried again.",
+    registry=REGISTRY,
+)
+
+
 def portrait_ended(status: str, code: str | None = None) -> None:
     """Count a portrait that reached `status` (stored, failed, skipped) with `code`."""
     PORTRAITS.labels(status=str(status), code=NO_CODE if code is None else str(code)).inc()

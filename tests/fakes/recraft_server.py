@@ -59,6 +59,8 @@ class FakeRecraft:
     # Pause this long in the middle of each image body, so downloads are caught in flight.
     image_pause_s: float = 0.0
     image: bytes = field(default_factory=lambda: png_bytes(64, 64))
+    # When set, the image of generation n (from 1) is `image_for(n)` instead of `image`.
+    image_for: Callable[[int], bytes] | None = None
     image_content_type: str = "image/png"
     # When set, answer every generation with this (status, content type, body) instead.
     error: tuple[int, str, bytes] | None = None
@@ -193,6 +195,10 @@ class _Handler(FakeHandler):
                 scripted = fake.download_script.pop(0) if fake.download_script else None
             if scripted is not None:
                 self._scripted(scripted, fake.image_content_type, fake.image)
+                return
+            if fake.image_for is not None:
+                number = int(self.path.removeprefix("/images/"))
+                self._send(200, fake.image_content_type, fake.image_for(number))
                 return
             if not fake.image_pause_s:
                 self._send(200, fake.image_content_type, fake.image)

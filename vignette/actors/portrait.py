@@ -21,6 +21,7 @@ from loguru import logger
 
 from vignette import metrics
 from vignette.actors.document import DocumentProxy
+from vignette.actors.files import PortraitFiles
 from vignette.actors.messages import (
     ASK_TIMEOUT_S,
     PortraitFinished,
@@ -67,6 +68,7 @@ class PortraitActor(pykka.ThreadingActor):
         storage: StorageProxy,
         staging: Staging,
         client_factory: RecraftClientFactory | None,
+        files: PortraitFiles | None = None,
     ) -> None:
         super().__init__()
         self._slot = slot
@@ -75,6 +77,8 @@ class PortraitActor(pykka.ThreadingActor):
         self._document = document
         self._storage = storage
         self._staging = staging
+        # Given, this worker stores its portraits in its own thread; else the StorageActor does.
+        self._files = files
         self._client_factory = client_factory
         self._client: RecraftClient | None = None
         self._job: PortraitJob | None = None
@@ -200,7 +204,9 @@ class PortraitActor(pykka.ThreadingActor):
     def _store(self, staged: StagedFile, job: PortraitJob) -> FileInfo | None:
         """Store the image and settle the story on it; None if the claim is gone."""
         try:
-            # The StorageActor tries a locked or lost database again until the deadline.
+            # A bucket or database that is away is tried again until the deadline.
+            if self._files is not None:
+                return self._files.commit(staged, job, deadline=write_deadline())
             return self._storage.commit_portrait(staged, job, deadline=write_deadline()).get(
                 timeout=ASK_TIMEOUT_S
             )

@@ -1,13 +1,13 @@
-"""StorageActor: moves staged portrait files into place (`vignette.storage.staging` has the
-layout), records them through the DocumentActor, and opens and deletes stored files."""
+"""StorageActor: records staged portraits (through `PortraitFiles`), opens and deletes
+stored files, and sweeps orphans, on the backend `storage.backend` names (the local folder
+of `vignette.storage.local` or the bucket of `vignette.storage.s3`)."""
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
 import pykka
 from loguru import logger
@@ -15,13 +15,13 @@ from pykka.typing import ActorMemberMixin, proxy_method
 
 from vignette import metrics
 from vignette.actors.document import DocumentProxy
-from vignette.actors.messages import ASK_TIMEOUT_S, write_deadline
-from vignette.actors.retry import retrying
+from vignette.actors.files import PortraitFiles
+from vignette.actors.messages import ASK_TIMEOUT_S
 from vignette.actors.timers import DelayedTells
-from vignette.errors import StoredFileNotFound, describe
-from vignette.models.deadlines import check_deadline
-from vignette.records import FileInfo, PortraitJob, StagedFile, Step
-from vignette.storage.staging import file_path, fsync_directory, stored_contents
+from vignette.errors import describe
+from vignette.records import FileInfo, PortraitJob, StagedFile
+from vignette.storage.local import LocalStore
+from vignette.storage.store import FileStore
 
 # The orphan sweep: how often it runs, and how old a file or row must be to be removed.
 SWEEP_PERIOD_S = 3600.0
@@ -34,16 +34,18 @@ class SweepOrphans:
 
 
 class StorageActor(pykka.ThreadingActor):
-    """Moves staged files into place and records them; opens and deletes stored files."""
+    """Opens and deletes stored files, sweeps orphans; records portraits for callers that
+    do not do it in their own thread."""
 
     # Never keeps the process alive: stop() is bounded and StorySystem stops at exit
     # (system/process.py).
     use_daemon_thread = True
 
-    def __init__(self, root: Path, document: DocumentProxy) -> None:
+    def __init__(self, files: FileStore | Path, document: DocumentProxy) -> None:
         super().__init__()
-        self._root = root
+        self._files = LocalStore(files) if isinstance(files, Path) else files
         self._document = document
+        self.portraits = PortraitFiles(self._files, document)
         self._later = DelayedTells(self.actor_ref)
 
     def on_start(self) -> None:
@@ -69,21 +71,22 @@ class StorageActor(pykka.ThreadingActor):
         than `grace_s` (a crash between deleting a story and its file, or between moving a
         file into place and recording it, leaves them); return (rows, files) removed.
 
-        File rows and files are only written from this actor, one message at a time, so no
-        commit can slip in between the check and the removal."""
+        A commit that found this content stored just before it was removed stores it again
+        once its row is in (`PortraitFiles.commit`), so no row is left without its bytes."""
         rows = self._document.delete_unreferenced_files(grace_s).get(timeout=ASK_TIMEOUT_S)
         removed_files = 0
         for sha256, shared in rows:
             if not shared:
-                file_path(self._root, sha256).unlink(missing_ok=True)
+                self._files.delete(sha256)
                 removed_files += 1
         cutoff = time.time() - grace_s
-        old = {path.name: path for path in stored_contents(self._root) if _older(path, cutoff)}
-        known = self._document.known_contents(sorted(old)).get(timeout=ASK_TIMEOUT_S)
-        for name, path in old.items():
-            if name not in known:
-                path.unlink(missing_ok=True)
+        old = sorted(self._files.older_than(cutoff))
+        known = self._document.known_contents(old).get(timeout=ASK_TIMEOUT_S)
+        for sha256 in old:
+            if sha256 not in known:
+                self._files.delete(sha256)
                 removed_files += 1
+        self._files.abort_stale_uploads(cutoff)
         metrics.ORPHANS_SWEPT.labels("row").inc(len(rows))
         metrics.ORPHANS_SWEPT.labels("file").inc(removed_files)
         if rows or removed_files:
@@ -95,73 +98,29 @@ class StorageActor(pykka.ThreadingActor):
     def commit_portrait(
         self, staged: StagedFile, job: PortraitJob, deadline: float | None = None
     ) -> FileInfo | None:
-        """Store a staged portrait under its sha256 (the seed's storage.store), then record its
-        row and settle `job`'s story on it in one transaction (updateStoryImage).
-
-        None if the claim is gone (the story was deleted, or its portrait taken back): then
-        no row is left, nor the bytes unless another row has them. A failed record takes
-        back a file this call created. File rows are only written from this actor, one
-        message at a time, so no other row can have come to share the new file meanwhile.
-
-        A database that is locked or away is tried again, with backoff, until `deadline` (a
-        `time.monotonic()` value; by default a write's usual one), when the caller stops
-        waiting; a commit still queued then is refused and moves nothing.
-        """
-        until = write_deadline() if deadline is None else deadline
-        check_deadline(until, "storing a portrait")
-        final = file_path(self._root, staged.sha256)
-        created = False
-        if final.exists():
-            os.unlink(staged.path)  # the same content is stored already
-        else:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged.path, final)
-            fsync_directory(final.parent)
-            created = True
-        try:
-            info = retrying(
-                lambda deadline: self._document.store_portrait(
-                    job, staged.sha256, staged.size, staged.content_type, deadline=deadline
-                ),
-                until=until,
-                what="store the portrait",
-                log=logger.bind(story_id=job.story_id, step=Step.STORE),
-            )
-        except Exception:
-            if created:
-                final.unlink(missing_ok=True)
-            raise
-        if info is None and created:
-            final.unlink(missing_ok=True)
-        return info
+        """`PortraitFiles.commit` in this actor's thread (workers call it in their own)."""
+        return self.portraits.commit(staged, job, deadline)
 
     def open(self, storage_id: str) -> tuple[BinaryIO, str]:
-        info = self._document.get_file(storage_id).get(timeout=ASK_TIMEOUT_S)
-        if info is None:
-            raise StoredFileNotFound(storage_id)
-        try:
-            file = file_path(self._root, info.sha256).open("rb")
-        except FileNotFoundError:
-            raise StoredFileNotFound(storage_id) from None
-        return cast("BinaryIO", file), info.content_type
+        return self.portraits.open(storage_id)
 
     def delete(self, storage_id: str) -> bool:
-        """Delete a file's row, and its bytes unless another row has the same content."""
+        """Delete a file's row, and its bytes unless another row has the same content.
+
+        Bytes that cannot be removed (a bucket away) are left to the orphan sweep."""
         deleted = self._document.delete_file(storage_id).get(timeout=ASK_TIMEOUT_S)
         if deleted is None:
             return False
         info, shared = deleted
         if not shared:
-            file_path(self._root, info.sha256).unlink(missing_ok=True)
+            try:
+                self._files.delete(info.sha256)
+            except OSError as error:
+                logger.bind(storage_id=storage_id, step="delete", cause=describe(error)).warning(
+                    "could not remove the stored bytes: {}; the orphan sweep will", describe(error)
+                )
         logger.bind(storage_id=storage_id).debug("deleted stored file (shared: {})", shared)
         return True
-
-
-def _older(path: Path, cutoff: float) -> bool:
-    try:
-        return path.stat().st_mtime < cutoff
-    except FileNotFoundError:
-        return False
 
 
 class StorageProxy(ActorMemberMixin, pykka.ActorProxy[StorageActor]):

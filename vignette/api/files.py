@@ -1,21 +1,25 @@
 """`GET /api/files/{storage_id}`: a stored portrait, streamed, with its ETag (its sha256)
-and a 304 for a client that already has it."""
+and a 304 for a client that already has it; with `storage.s3.redirect`, a redirect to a
+short-lived presigned URL of the object instead of the bytes."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated, BinaryIO
 
-from fastapi import APIRouter, Header, Response
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Header, HTTPException, Response
+from fastapi.responses import RedirectResponse, StreamingResponse
+from loguru import logger
 from starlette.background import BackgroundTask
 
 from vignette.api.dependencies import System
 from vignette.api.openapi import NOT_FOUND
-from vignette.errors import StoredFileNotFound
+from vignette.errors import StorageUnavailable, StoredFileNotFound, describe
 
 CACHE_FOREVER = "public, max-age=31536000, immutable"
 CHUNK_BYTES = 64 * 1024
+# A presigned link expires within minutes: no cache may keep the redirect to it.
+PRESIGNED_HEADERS = {"Cache-Control": "no-store"}
 
 router = APIRouter(tags=["files"])
 
@@ -30,6 +34,8 @@ router = APIRouter(tags=["files"])
             "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
         },
         304: {"description": "Not modified: If-None-Match names this file's ETag"},
+        307: {"description": "With storage.s3.redirect: a short-lived presigned URL"},
+        503: {"description": "The file store (the bucket) did not answer"},
         **NOT_FOUND,
     },
 )
@@ -44,7 +50,17 @@ def get_file(
     headers = {"ETag": f'"{info.sha256}"', "Cache-Control": CACHE_FOREVER}
     if _etag_matches(if_none_match, headers["ETag"]):
         return Response(status_code=304, headers=headers)
-    file, content_type = system.open_file(storage_id)
+    if system.settings.storage.s3.redirect:
+        link = system.file_link(info)
+        if link is not None:  # the s3 backend: the client fetches the bytes from the bucket
+            return RedirectResponse(link, status_code=307, headers=PRESIGNED_HEADERS)
+    try:
+        file, content_type = system.open_file(storage_id)
+    except StorageUnavailable as error:
+        logger.bind(storage_id=storage_id, step="serve", cause=describe(error)).warning(
+            "could not read a stored file: {}", describe(error)
+        )
+        raise HTTPException(503, "the file store did not answer; try again shortly") from None
     headers["Content-Length"] = str(info.size)
     headers["X-Content-Type-Options"] = "nosniff"
     return StreamingResponse(

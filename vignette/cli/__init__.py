@@ -17,6 +17,7 @@ from vignette.cli.output import console
 from vignette.cli.parser import build_parser
 from vignette.cli.serve import serve
 from vignette.cli.status import status
+from vignette.cli.storage import storage
 from vignette.cli.token import token
 from vignette.config import ConfigError, Settings, load_settings
 from vignette.config.logging import configure_logging
@@ -28,6 +29,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "backfill": backfill,
     "status": status,
     "token": token,
+    "storage": storage,
 }
 
 

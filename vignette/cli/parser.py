@@ -104,6 +104,22 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     token_commands.add_parser("list", parents=[common], help="names and creation times")
     revoked = token_commands.add_parser("revoke", parents=[common], help="remove a token")
     revoked.add_argument("name", help="the token's name")
+    stored = commands.add_parser(
+        "storage",
+        parents=[common],
+        help="move stored files between backends",
+        description="Portrait files: 'migrate --to s3' copies every stored file from "
+        "storage.path to the bucket of storage.s3, checking each against its sha256, and "
+        "skips those already there, so it can be stopped and run again. Rows name files by "
+        'sha256, so none changes: set storage.backend = "s3" afterwards.',
+    )
+    storage_commands = stored.add_subparsers(
+        dest="storage_command", metavar="ACTION", required=True
+    )
+    migrate = storage_commands.add_parser(
+        "migrate", parents=[common], help="copy every stored file to another backend"
+    )
+    migrate.add_argument("--to", choices=["s3"], required=True, help="the backend to copy to")
     # How the user runs the program again, for advice in messages: 'python runner.py'
     # from a checkout, else the name it was run as ('vignette').
     program = f"python {parser.prog}" if parser.prog.endswith(".py") else parser.prog

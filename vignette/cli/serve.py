@@ -83,7 +83,9 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             url,
             url,
             settings.database.url,
-            settings.storage.path,
+            settings.storage.path
+            if settings.storage.backend == "local"
+            else f"bucket {settings.storage.s3.bucket}",
         )
 
     code = 0

@@ -75,9 +75,50 @@ class DatabaseSettings(_Section):
     )
 
 
+StorageBackend = Literal["local", "s3"]
+
+
+class S3Settings(_Section):
+    """The S3-compatible bucket of the `s3` backend; credentials come from the standard AWS
+    environment variables or profile, never from here."""
+
+    endpoint_url: str = Field(
+        default="",
+        pattern=r"^(https?://[^\s/]+(/\S*)?)?$",
+        description="an http(s) URL such as http://127.0.0.1:8333, or empty for AWS",
+    )
+    bucket: str = Field(
+        default="",
+        pattern=r"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$",
+        description="a bucket name: 3-63 lower-case letters, digits, dots and hyphens",
+    )
+    prefix: str = Field(
+        default="",
+        pattern=r"^([^/\s][^\s]*)?$",
+        description="empty, or a key prefix without spaces that does not start with /",
+    )
+    region: str = Field(
+        default="", pattern=r"^[a-z0-9-]*$", description="a region such as eu-west-1, or empty"
+    )
+    redirect: Bool = Field(default=False, description="true or false")
+
+
 class StorageSettings(_Section):
     path: str = non_empty()
     max_file_bytes: Int = between(1, 2**40)
+    # These came after `StorageSettings(path=..., max_file_bytes=...)` was public, so they
+    # carry default.toml's defaults here too.
+    backend: StorageBackend = Field(default="local", description="one of local, s3")
+    s3: S3Settings = Field(default_factory=S3Settings)
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> Self:
+        if self.backend == "s3" and not self.s3.bucket:
+            raise ConfigError(
+                "storage.s3.bucket = '' is not allowed with storage.backend = 's3': "
+                "name the bucket (VIGNETTE_STORAGE__S3__BUCKET)"
+            )
+        return self
 
 
 class RecraftSettings(_Section):

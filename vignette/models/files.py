@@ -79,3 +79,17 @@ def known_contents(sha256s: Iterable[str]) -> set[str]:
         rows = cast("list[tuple[str]]", list(query.tuples()))
         known.update(sha256 for (sha256,) in rows)
     return known
+
+
+def every_content() -> list[tuple[str, int, str]]:
+    """Each stored content once, as (sha256, size, content type), in sha256 order."""
+    query = (
+        StoredFile.select(StoredFile.sha256, StoredFile.size, StoredFile.content_type)
+        .distinct()
+        .order_by(StoredFile.sha256)
+    )
+    rows = cast("list[tuple[str, int, str]]", list(query.tuples()))
+    seen: dict[str, tuple[str, int, str]] = {}
+    for sha256, size, content_type in rows:
+        seen.setdefault(sha256, (sha256, size, content_type))
+    return list(seen.values())

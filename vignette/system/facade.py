@@ -171,8 +171,11 @@ class StorySystem(AsyncTwins, PortraitEvents):
         """Open a stored file: `with system.open_file(id) as (file, content_type):`.
 
         The `with` block closes the file; a caller that unpacks it without one closes it.
+        `StoredFileNotFound` for an unknown id; `StorageUnavailable` (an `OSError`) when the
+        bucket of the `s3` backend does not answer.
         """
-        return OpenedFile(*self._storage.open(storage_id).get(timeout=ASK_TIMEOUT_S))
+        # In the caller's thread: reading from a bucket holds up no actor.
+        return OpenedFile(*self._actors.files.open(storage_id))
 
     def read_file(self, storage_id: str) -> tuple[bytes, str]:
         """A stored file's bytes and content type."""
@@ -182,6 +185,10 @@ class StorySystem(AsyncTwins, PortraitEvents):
     def file_info(self, storage_id: str) -> FileInfo | None:
         """A stored file's row (sha256, size, content type), or None."""
         return self._document.get_file(storage_id).get(timeout=ASK_TIMEOUT_S)
+
+    def file_link(self, info: FileInfo) -> str | None:
+        """A short-lived URL of a stored file's bytes on the `s3` backend, else None."""
+        return self._actors.files.link(info)
 
     @property
     def _supervisor(self) -> SupervisorProxy:

@@ -14,6 +14,7 @@ import pykka
 from loguru import logger
 
 from vignette.actors.document import DocumentActor, DocumentProxy
+from vignette.actors.files import PortraitFiles
 from vignette.actors.limits import CallLimits
 from vignette.actors.messages import ASK_TIMEOUT_S
 from vignette.actors.portrait import PortraitActor, RecraftClientFactory
@@ -26,6 +27,7 @@ from vignette.config import ConfigError, Settings
 from vignette.instance import new_instance_id
 from vignette.models import Database, open_database
 from vignette.recraft.client import RecraftClient
+from vignette.storage import open_file_store
 from vignette.storage.staging import Staging
 from vignette.system.changes import ChangeFeed
 from vignette.writers.base import StoryWriter
@@ -80,6 +82,7 @@ class Actors:
     refs: list[pykka.ActorRef[Any]]
     document: DocumentProxy
     storage: StorageProxy
+    files: PortraitFiles
     root: RootProxy
     # The supervisor's incarnation of the moment: the root restarts it when it dies.
     supervisor: Address[SupervisorProxy]
@@ -125,9 +128,9 @@ def start_actors(
 
     try:
         document = cast(DocumentProxy, started(DocumentActor.start(db, changes.notify)))
-        storage = cast(
-            StorageProxy, started(StorageActor.start(Path(settings.storage.path), document))
-        )
+        files = open_file_store(settings.storage)
+        storage = cast(StorageProxy, started(StorageActor.start(files, document)))
+        portrait_files = PortraitFiles(files, document)
         # One instance id and one set of call limits for every incarnation of the supervisor.
         instance = new_instance_id()
         portraits = settings.portraits
@@ -140,6 +143,7 @@ def start_actors(
             storage=storage,
             staging=staging,
             client_factory=client_factory,
+            files=portrait_files,
         )
         workers = WorkerSlots(portraits.concurrency, start_worker)
 
@@ -169,4 +173,16 @@ def start_actors(
                 supervisor.ref.stop()
         staging.close()
         raise
-    return Actors(db, changes, staging, refs, document, storage, root, supervisor, stories, store)
+    return Actors(
+        db,
+        changes,
+        staging,
+        refs,
+        document,
+        storage,
+        portrait_files,
+        root,
+        supervisor,
+        stories,
+        store,
+    )
