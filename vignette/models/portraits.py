@@ -14,7 +14,7 @@ from typing import Any
 
 from peewee import Database
 
-from vignette.models import instances
+from vignette.models import counts, instances
 from vignette.models.deadlines import check_deadline
 from vignette.models.files import get_file, insert_file
 from vignette.models.sql import run, statements
@@ -175,7 +175,7 @@ def fail_orphans(owner: str, held: Iterable[str], error: str) -> list[str]:
 
 
 def count_pending() -> int:
-    return int(StoryRow.select().where(StoryRow.portrait_status == PortraitStatus.PENDING).count())
+    return counts.by_status()[PortraitStatus.PENDING]
 
 
 def fail_generating(error: str, started_before: datetime | None = None) -> list[str]:

@@ -119,7 +119,30 @@ class InstanceRow(BaseModel):
         table_name = "instances"
 
 
-ALL_TABLES: list[type[BaseModel]] = [StoredFile, StoryRow, ApiTokenRow, SchemaVersion, InstanceRow]
+class StoryCountRow(BaseModel):
+    """Stories by portrait state, kept by triggers on `stories` in the transaction of every
+    change (`models/counts.py`). The counts are the sums over the rows: SQLite has one
+    row, PostgreSQL one per shard, so concurrent writers rarely wait on the same row."""
+
+    shard = IntegerField(primary_key=True)
+    pending = BigIntegerField(default=0)
+    generating = BigIntegerField(default=0)
+    stored = BigIntegerField(default=0)
+    failed = BigIntegerField(default=0)
+    skipped = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "story_counts"
+
+
+ALL_TABLES: list[type[BaseModel]] = [
+    StoredFile,
+    StoryRow,
+    ApiTokenRow,
+    SchemaVersion,
+    InstanceRow,
+    StoryCountRow,
+]
 
 
 def db_time(moment: datetime) -> Any:
