@@ -113,7 +113,7 @@ def test_an_existing_database_gets_its_counts_built_once_on_start(db: Database) 
 def _forget_counts(db: Database) -> None:
     on = "" if isinstance(db, SqliteDatabase) else " ON stories"
     for event in ("insert", "update", "delete"):
-        db.execute_sql(f"DROP TRIGGER story_counts_{event}{on}")  # type: ignore[no-untyped-call]
+        db.execute_sql(f"DROP TRIGGER story_counts_{event}{on}")
     db.drop_tables([StoryCountRow])
 
 
