@@ -33,11 +33,13 @@ def status(settings: Settings, args: argparse.Namespace) -> int:
     Console().print(table)
     if stale:
         # Read only: the next start of Vignette marks them failed (interrupted).
+        one = stale == 1
+        them = "it" if one else "them"
         Console(stderr=True, soft_wrap=True).print(
-            f"{plural(stale, 'portrait')} {'is' if stale == 1 else 'are'} {STALE}: "
-            f"the instance making {'it' if stale == 1 else 'them'} is gone (its lease "
-            "expired). The next start of Vignette marks them failed (interrupted); "
-            f"'{args.program} backfill --include-failed' then makes them again.",
+            f"{plural(stale, 'portrait')} {'is' if one else 'are'} {STALE}: the instance "
+            f"making {them} is gone (the lease expired). The next start of Vignette marks "
+            f"{them} failed (interrupted); '{args.program} backfill --include-failed' then "
+            f"makes {them} again.",
             highlight=False,
         )
     if by_code:
