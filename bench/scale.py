@@ -22,6 +22,7 @@ would do; SQLite gets nothing (Vignette never runs ANALYZE).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sqlite3
@@ -127,19 +128,30 @@ def write_config(folder: Path, url: str) -> Path:
     return config
 
 
-def time_status(config: Path) -> dict[str, float]:
-    """`vignette status` as a new process each run: the median wall time, in seconds."""
+def time_status(config: Path) -> dict[str, Any]:
+    """`vignette status` as a new process each run: the median wall time, in seconds, and
+    the table it printed, as {row: count}."""
     times = []
     for _ in range(STATUS_RUNS):
         started = time.perf_counter()
-        subprocess.run(
+        done = subprocess.run(
             [sys.executable, "-m", "vignette", "status", "--config", str(config)],
             cwd=REPO,
             check=True,
             capture_output=True,
+            text=True,
         )
         times.append(time.perf_counter() - started)
-    return {"median_s": round(statistics.median(times), 3), "min_s": round(min(times), 3)}
+    rows = {}
+    for line in done.stdout.splitlines():
+        cells = [cell.strip() for cell in line.strip("│ ").split("│")]
+        if len(cells) == 2 and cells[1].isdigit():
+            rows[cells[0]] = int(cells[1])
+    return {
+        "median_s": round(statistics.median(times), 3),
+        "min_s": round(min(times), 3),
+        "table": rows,
+    }
 
 
 @contextmanager
@@ -220,19 +232,28 @@ def measure(backend: str, n: int, server: str | None) -> dict[str, Any]:
 
 
 def main() -> None:
+    global STATUS_RUNS, REQUESTS, WARM_UP
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 1_000_000])
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--smoke", action="store_true", help="200 stories on SQLite, one run of each: it works"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.sizes, args.backends = [200], ["sqlite"]
+        STATUS_RUNS, REQUESTS, WARM_UP = 1, 2, 1
     results = []
-    with postgres_server() as server:
+    wanted = "postgresql" in args.backends
+    with postgres_server() if wanted else contextlib.nullcontext("") as server:
         for backend in args.backends:
             for n in args.sizes:
                 result = measure(backend, n, server if backend == "postgresql" else None)
                 results.append(result)
                 print(json.dumps(result, indent=1), flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-scale.json"
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    out = args.out_dir / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-scale.json"
     out.write_text(json.dumps(results, indent=1))
     print(f"written to {out}")
 
