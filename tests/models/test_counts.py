@@ -14,7 +14,7 @@ from peewee import Database, SqliteDatabase, fn
 from tests.models.rows import claim, insert, store, story_in_state
 from vignette.errors import PortraitConflict, StoryNotFound
 from vignette.models import counts, migrate, portraits, stories
-from vignette.models.tables import StoryCountRow, StoryRow
+from vignette.models.tables import FailureCountRow, StoryCountRow, StoryRow
 from vignette.records import PortraitStatus
 
 WORKERS = 4
@@ -32,18 +32,31 @@ def truth() -> dict[PortraitStatus, int]:
     return found
 
 
+def code_truth() -> dict[str, int]:
+    """The failure codes as the stories themselves give them."""
+    found: dict[str, int] = {}
+    query = StoryRow.select(StoryRow.portrait_error).where(StoryRow.portrait_error.is_null(False))
+    for (error,) in cast("list[tuple[str]]", list(query.tuples())):
+        code = error.partition(":")[0]
+        found[code] = found.get(code, 0) + 1
+    return found
+
+
 def test_every_kind_of_change_keeps_the_counts_right(db: Database) -> None:
     assert counts.by_status() == dict.fromkeys(PortraitStatus, 0)
     made = [story_in_state(db, status, n) for n, status in enumerate(PortraitStatus)]
     made += [insert(db, 10 + n) for n in range(3)]
     assert counts.by_status() == truth()
     assert counts.by_status()[PortraitStatus.PENDING] == 4
+    assert counts.failures_by_code() == code_truth() == {"api_error": 1, "empty_prompt": 1}
 
     stories.reschedule_portrait(db, made[3].id)  # failed -> pending
     stories.reschedule_portrait(db, made[2].id, force=True)  # stored -> pending
     job = claim(db, made[0].id)
     assert portraits.unclaim(job)  # generating -> pending
     stories.delete_story(db, made[4].id)  # a skipped one
+    story_in_state(db, PortraitStatus.FAILED, 20)
+    stories.delete_story(db, stories.list_stories(PortraitStatus.FAILED, 1)[0].id)
     for n in range(3):
         claim(db, made[5 + n].id)
     assert portraits.fail_generating("interrupted: stopped") != []  # several rows at once
@@ -51,6 +64,7 @@ def test_every_kind_of_change_keeps_the_counts_right(db: Database) -> None:
 
     assert counts.by_status() == truth()
     assert counts.by_status()[PortraitStatus.GENERATING] == 0
+    assert counts.failures_by_code() == code_truth() == {"interrupted": 4}
 
 
 def test_a_rolled_back_change_leaves_the_counts_as_they_were(db: Database) -> None:
@@ -93,6 +107,7 @@ def test_concurrent_writers_keep_the_counts_right(db: Database) -> None:
 
     assert counts.by_status() == truth()
     assert sum(truth().values()) > 0
+    assert counts.failures_by_code() == code_truth()
 
 
 def test_an_existing_database_gets_its_counts_built_once_on_start(db: Database) -> None:
@@ -106,6 +121,7 @@ def test_an_existing_database_gets_its_counts_built_once_on_start(db: Database) 
 
     assert built == truth() == counts.by_status()
     assert built[PortraitStatus.STORED] == 2
+    assert counts.failures_by_code() == code_truth() == {"api_error": 1, "empty_prompt": 1}
     insert(db, 99)  # and the triggers keep them from there
     assert counts.by_status()[PortraitStatus.PENDING] == built[PortraitStatus.PENDING] + 1
 
@@ -114,7 +130,9 @@ def _forget_counts(db: Database) -> None:
     on = "" if isinstance(db, SqliteDatabase) else " ON stories"
     for event in ("insert", "update", "delete"):
         db.execute_sql(f"DROP TRIGGER story_counts_{event}{on}")
-    db.drop_tables([StoryCountRow])
+    if isinstance(db, SqliteDatabase):
+        db.execute_sql("DROP TRIGGER failure_counts_update")
+    db.drop_tables([StoryCountRow, FailureCountRow])
 
 
 @pytest.mark.parametrize("state", list(PortraitStatus))

@@ -24,7 +24,7 @@ from typing import cast
 
 from peewee import Database, SqliteDatabase, fn
 
-from vignette.models.tables import StoryCountRow, StoryRow
+from vignette.models.tables import FailureCountRow, StoryCountRow, StoryRow
 from vignette.records import PortraitStatus
 
 SHARDS = 16
@@ -46,6 +46,12 @@ def install(db: Database) -> None:
     for status, count in found:
         rows[0][status] = count
     StoryCountRow.insert_many(rows).execute()
+    code = _code(sqlite, "portrait_error")
+    FailureCountRow.delete().execute()
+    db.execute_sql(  # type: ignore[no-untyped-call]
+        "INSERT INTO failure_counts (code, shard, stories) "
+        f"SELECT {code}, 0, COUNT(*) FROM stories WHERE portrait_error IS NOT NULL GROUP BY 1"
+    )
 
 
 def by_status() -> dict[PortraitStatus, int]:
@@ -53,6 +59,25 @@ def by_status() -> dict[PortraitStatus, int]:
     sums = [fn.COALESCE(fn.SUM(getattr(StoryCountRow, state)), 0) for state in STATES]
     row = StoryCountRow.select(*sums).tuples().first() or (0,) * len(STATES)
     return {PortraitStatus(state): int(count) for state, count in zip(STATES, row, strict=True)}
+
+
+def failures_by_code() -> dict[str, int]:
+    """How many stories carry each error code: a sum over a few rows per code."""
+    total = fn.SUM(FailureCountRow.stories)
+    query = (
+        FailureCountRow.select(FailureCountRow.code, total)
+        .group_by(FailureCountRow.code)
+        .having(total > 0)
+    )
+    rows = cast("list[tuple[str, int]]", list(query.tuples()))
+    return {code: int(count) for code, count in rows}
+
+
+def _code(sqlite: bool, error: str) -> str:
+    """SQL for the code of an error message: the text before its first colon."""
+    if sqlite:
+        return f"substr({error}, 1, instr({error} || ':', ':') - 1)"
+    return f"split_part({error}, ':', 1)"
 
 
 def _sqlite_triggers() -> list[str]:
@@ -65,15 +90,35 @@ def _sqlite_triggers() -> list[str]:
             for s in STATES
         )
 
+    def add(row: str) -> str:
+        # `WHERE` before `ON CONFLICT`: SQLite's parser needs it after a SELECT.
+        return (
+            f"INSERT INTO failure_counts (code, shard, stories) "
+            f"SELECT {_code(True, f'{row}.portrait_error')}, 0, 1 "
+            f"WHERE {row}.portrait_error IS NOT NULL "
+            "ON CONFLICT (code, shard) DO UPDATE SET stories = stories + 1;"
+        )
+
+    def remove(row: str) -> str:
+        return (
+            "UPDATE failure_counts SET stories = stories - 1 "
+            f"WHERE {row}.portrait_error IS NOT NULL "
+            f"AND code = {_code(True, f'{row}.portrait_error')} AND shard = 0;"
+        )
+
     return [
         "CREATE TRIGGER IF NOT EXISTS story_counts_insert AFTER INSERT ON stories BEGIN "
-        f"UPDATE story_counts SET {change('+', 'NEW')} WHERE shard = 0; END",
+        f"UPDATE story_counts SET {change('+', 'NEW')} WHERE shard = 0; {add('NEW')} END",
         "CREATE TRIGGER IF NOT EXISTS story_counts_update "
         "AFTER UPDATE OF portrait_status ON stories "
         "WHEN OLD.portrait_status IS NOT NEW.portrait_status BEGIN "
         f"UPDATE story_counts SET {both()} WHERE shard = 0; END",
+        "CREATE TRIGGER IF NOT EXISTS failure_counts_update "
+        "AFTER UPDATE OF portrait_error ON stories "
+        "WHEN OLD.portrait_error IS NOT NEW.portrait_error BEGIN "
+        f"{remove('OLD')} {add('NEW')} END",
         "CREATE TRIGGER IF NOT EXISTS story_counts_delete AFTER DELETE ON stories BEGIN "
-        f"UPDATE story_counts SET {change('-', 'OLD')} WHERE shard = 0; END",
+        f"UPDATE story_counts SET {change('-', 'OLD')} WHERE shard = 0; {remove('OLD')} END",
     ]
 
 
@@ -81,14 +126,20 @@ def _postgres_triggers() -> list[str]:
     def apply(changes: str) -> str:
         sums = ", ".join(f"COALESCE(SUM(k) FILTER (WHERE s = '{s}'), 0) AS {s}" for s in STATES)
         moved = " OR ".join(f"d.{s} <> 0" for s in STATES)
+        # Codes in a fixed order: two statements on one shard lock its rows alike.
         return (
             f"UPDATE story_counts c SET {', '.join(f'{s} = c.{s} + d.{s}' for s in STATES)} "
             f"FROM (SELECT {sums} FROM ({changes}) t) d "
-            f"WHERE c.shard = mod(pg_backend_pid(), {SHARDS}) AND ({moved});"
+            f"WHERE c.shard = mod(pg_backend_pid(), {SHARDS}) AND ({moved}); "
+            "INSERT INTO failure_counts AS f (code, shard, stories) "
+            f"SELECT code, mod(pg_backend_pid(), {SHARDS}), SUM(k) FROM ({changes}) t "
+            "WHERE code IS NOT NULL GROUP BY code HAVING SUM(k) <> 0 ORDER BY code "
+            "ON CONFLICT (code, shard) DO UPDATE SET stories = f.stories + EXCLUDED.stories;"
         )
 
-    new = "SELECT portrait_status AS s, 1 AS k FROM new_rows"
-    old = "SELECT portrait_status AS s, -1 AS k FROM old_rows"
+    code = _code(False, "portrait_error")
+    new = f"SELECT portrait_status AS s, {code} AS code, 1 AS k FROM new_rows"
+    old = f"SELECT portrait_status AS s, {code} AS code, -1 AS k FROM old_rows"
     function = (
         "CREATE OR REPLACE FUNCTION story_counts_apply() RETURNS trigger "
         "LANGUAGE plpgsql AS $$ BEGIN "

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from peewee import SQL, Database, SqliteDatabase, fn
+from peewee import Database
 
 from vignette.errors import PortraitConflict, StoryNotFound
 from vignette.models import counts
 from vignette.models.deadlines import check_deadline
 from vignette.models.sql import STORY_FIELDS, run, statements
-from vignette.models.tables import StoryRow, aware, database, db_time, new_id, python_time, utc_now
+from vignette.models.tables import StoryRow, aware, db_time, new_id, python_time, utc_now
 from vignette.records import PortraitStatus, Story, StoryDraft
 
 
@@ -77,23 +77,8 @@ def count_by_status() -> dict[PortraitStatus, int]:
 
 
 def count_failures_by_code() -> dict[str, int]:
-    """How many failed or skipped portraits carry each error code. Only failed and skipped
-    stories carry one: the state index finds them, and the database groups them."""
-    if isinstance(database.obj, SqliteDatabase):
-        error = StoryRow.portrait_error
-        code = fn.substr(error, 1, fn.instr(error.concat(":"), ":") - 1)
-    else:
-        code = fn.split_part(StoryRow.portrait_error, ":", 1)
-    query = (
-        StoryRow.select(code, fn.COUNT(StoryRow.id))
-        .where(
-            StoryRow.portrait_status.in_([PortraitStatus.FAILED, PortraitStatus.SKIPPED])
-            & StoryRow.portrait_error.is_null(False)
-        )
-        .group_by(SQL("1"))  # the code: its parameters differ from the select's on PostgreSQL
-    )
-    rows = cast("list[tuple[str, int]]", list(query.tuples()))
-    return {str(name): int(count) for name, count in rows}
+    """How many failed or skipped portraits carry each error code (`counts`)."""
+    return counts.failures_by_code()
 
 
 def delete_story(db: Database, story_id: str, deadline: float | None = None) -> str | None:

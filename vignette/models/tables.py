@@ -12,6 +12,7 @@ from typing import Any
 from peewee import (
     BigIntegerField,
     CharField,
+    CompositeKey,
     DatabaseProxy,
     DateTimeField,
     ForeignKeyField,
@@ -135,6 +136,19 @@ class StoryCountRow(BaseModel):
         table_name = "story_counts"
 
 
+class FailureCountRow(BaseModel):
+    """Stories whose portrait carries each error code (the part of `portrait_error` before
+    the colon), kept by the same triggers and summed over shards the same way."""
+
+    code = TextField()
+    shard = IntegerField()
+    stories = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "failure_counts"
+        primary_key = CompositeKey("code", "shard")
+
+
 ALL_TABLES: list[type[BaseModel]] = [
     StoredFile,
     StoryRow,
@@ -142,6 +156,7 @@ ALL_TABLES: list[type[BaseModel]] = [
     SchemaVersion,
     InstanceRow,
     StoryCountRow,
+    FailureCountRow,
 ]
 
 
