@@ -10,7 +10,7 @@ triggers run as for any insert), then:
 - starts `vignette serve` (port 0) and times every GET route over keep-alive HTTP:
   the median and the 95th percentile of several requests after a warm-up.
 
-The mix: 96.5 % stored, 3 % failed (four codes), 0.5 % skipped, and ten portraits left
+The mix: 96.5 % stored, 3 % failed (three codes), 0.5 % skipped, and ten portraits left
 `generating` by an instance that is gone (their lease expired: `status` shows them stale;
 the daemon's start fails them). PostgreSQL gets `ANALYZE` after the load, as autovacuum
 would do; SQLite gets nothing (Vignette never runs ANALYZE).
