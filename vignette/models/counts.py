@@ -1,10 +1,11 @@
-"""Stories by portrait state, kept up to date by the database itself.
+"""Stories by portrait state and by failure code, kept up to date by the database itself.
 
 Counting a million rows, even over an index, takes a fraction of a second; the gallery,
 `status` and the housekeeping tick ask for the counts all the time. So `story_counts` holds
-them, and triggers on `stories` change them inside the statement that changes a story:
-every insert, claim, settle, reschedule, delete and sweep, whichever code runs it, in its
-own transaction, and rolled back with it. No statement of Vignette's has to remember to.
+them (`failure_counts` the codes of `portrait_error`, for `status`), and triggers on
+`stories` change them inside the statement that changes a story: every insert, claim,
+settle, reschedule, delete and sweep, whichever code runs it, in its own transaction, and
+rolled back with it. No statement of Vignette's has to remember to.
 
 SQLite has one writer at a time: one row. On PostgreSQL one row for everybody would make
 every writer wait for the previous one's commit, so the counts are spread over `SHARDS`
@@ -37,6 +38,9 @@ def install(db: Database) -> None:
     if StoryCountRow.select().exists():
         return
     sqlite = isinstance(db, SqliteDatabase)
+    if not sqlite:
+        # Counting a large table once may take longer than a statement may otherwise.
+        db.execute_sql("SET LOCAL statement_timeout = 0")  # type: ignore[no-untyped-call]
     for statement in _sqlite_triggers() if sqlite else _postgres_triggers():
         db.execute_sql(statement)  # type: ignore[no-untyped-call]
     shards = 1 if sqlite else SHARDS
