@@ -57,3 +57,20 @@ def test_the_restart_benchmark_sees_every_crash_recovered(tmp_path: Path) -> Non
     runs = json.loads(written.read_text())["runs"]
     assert [run["concurrency"] for run in runs] == [1, 4]
     assert all(run["all_crashed"] and run["restarts"] == run["stories"] for run in runs)
+
+
+@pytest.mark.timeout(90)
+def test_the_scale_benchmark_loads_stories_and_reads_them_back(tmp_path: Path) -> None:
+    done = _run("bench.scale", "--smoke", "--out-dir", str(tmp_path))
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    [written] = tmp_path.glob("*-scale.json")
+    [result] = json.loads(written.read_text())
+    table = result["status"]["table"]
+    # The counts `status` shows are those of the stories loaded, stale leases apart.
+    assert table["total"] == result["stories"] == 200
+    assert table["generating (stale)"] == 10
+    assert table["generating"] == 0
+    assert table["stored"] + table["failed"] + table["skipped"] == 190
+    assert "/" in result["routes"]
+    assert "/api/stories" in result["routes"]

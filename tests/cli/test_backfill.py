@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.cli.harness import API_KEY, POSIX_ONLY, Cli, FakeRecraftProcess
+from tests.cli.harness import API_KEY, POSIX_ONLY, Cli, FakeRecraftProcess, lines_with
 
 pytestmark = POSIX_ONLY
 
@@ -16,6 +16,9 @@ def test_backfill_retries_failed_portraits_only_when_asked_and_never_a_stored_on
     plain = cli.run("backfill", key=API_KEY)
     assert plain.returncode == 0, plain.stderr
     assert "Nothing to backfill" in plain.stderr
+    hint = lines_with("Nothing to backfill", plain.stderr)
+    assert "3 portraits failed" in hint[0]
+    assert "'python runner.py backfill --include-failed' makes them again" in hint[0]
     assert fake_recraft.calls() == 0
 
     retried = cli.run("backfill", "--include-failed", key=API_KEY)
@@ -30,6 +33,7 @@ def test_backfill_retries_failed_portraits_only_when_asked_and_never_a_stored_on
         again = cli.run("backfill", *flags, key=API_KEY)
         assert again.returncode == 0, again.stderr
         assert "Nothing to backfill" in again.stderr
+        assert "--include-failed" not in again.stderr  # none failed any more
         assert API_KEY not in again.stderr
     assert fake_recraft.calls() == 3
     assert API_KEY not in plain.stderr + retried.stderr

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
+
 from tests.cli.harness import (
     API_KEY,
     AS_MODULE,
@@ -36,7 +40,8 @@ def test_the_advice_to_backfill_names_the_program_as_it_was_run(cli: Cli) -> Non
     result = cli.run("generate", program=AS_MODULE)
 
     assert result.returncode == 1, result.stderr
-    advice = lines_with("1 portraits failed with missing_api_key", result.stderr)
+    assert "1 portrait: 1 failed (missing_api_key: 1)" in result.stderr
+    advice = lines_with("1 portrait failed with missing_api_key", result.stderr)
     assert len(advice) == 1, result.stderr
     assert "'vignette backfill --include-failed'" in advice[0]
 
@@ -90,7 +95,7 @@ def test_generate_with_the_openai_writer_takes_any_topic_and_reports_a_model_fai
 
     # The story was written by the model; its portrait fails only for want of a Recraft key.
     assert written.returncode == 1, written.stderr
-    assert "1 portraits: 1 failed (missing_api_key: 1)" in written.stderr
+    assert "1 portrait: 1 failed (missing_api_key: 1)" in written.stderr
     user_message = server.fake.requests[0].body["messages"][1]["content"]
     assert "Topic: sports medicine." in user_message
     # A failing model ends the command with one line naming the cause; nothing is stored.
@@ -100,3 +105,38 @@ def test_generate_with_the_openai_writer_takes_any_topic_and_reports_a_model_fai
     assert "answered 500: model crashed" in failed.stderr
     assert len(server.fake.requests) == 2
     assert cli.status_counts()["total"] == 1
+
+
+def test_a_timeout_is_named_and_the_summary_counts_the_states_the_portraits_ended_in(
+    cli: Cli, start_fake_recraft: Callable[..., FakeRecraftProcess]
+) -> None:
+    # Each portrait takes longer than the timeout; leaving lets those under way finish.
+    cli.use_recraft(start_fake_recraft(latency=1.5).base_url)
+
+    result = cli.run("generate", "-n", "2", "--timeout", "0.5", key=API_KEY)
+
+    assert "Traceback" not in result.stderr
+    timeout = lines_with("Timeout reached", result.stderr)
+    assert len(timeout) == 1, result.stderr
+    assert "0 of 2 portraits ended within --timeout 0.5 s" in timeout[0]
+    summary = lines_with("2 portraits:", result.stderr)
+    assert summary == [summary[0]], result.stderr
+    # The summary agrees with the database once the command has ended.
+    counts = cli.status_counts()
+    assert counts["stored"] == 2
+    assert "2 portraits: 2 stored (after the timeout" in summary[0]
+    assert "in progress" not in result.stderr
+    assert "did not end" not in result.stderr
+    assert result.stderr.index("Timeout reached") < result.stderr.index("2 portraits:")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "nan", "soon"])
+def test_generate_refuses_a_timeout_that_is_not_a_positive_number_of_seconds(
+    cli: Cli, value: str
+) -> None:
+    result = cli.run("generate", "--timeout", value)
+
+    assert result.returncode == 2
+    assert "argument --timeout: must be a number of seconds" in result.stderr
+    assert not cli.database.exists()

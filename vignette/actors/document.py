@@ -128,6 +128,10 @@ class DocumentActor(pykka.ThreadingActor):
     def count_pending(self) -> int:
         return portraits.count_pending()
 
+    def count_expired_leases(self) -> int:
+        """`generating` portraits whose lease has expired (`status` shows them stale)."""
+        return portraits.count_expired_leases(self._db)
+
     def store_portrait(
         self,
         job: PortraitJob,
@@ -181,6 +185,7 @@ READS = frozenset(
         "count_by_status",
         "count_failures_by_code",
         "count_pending",
+        "count_expired_leases",
         "get_file",
         "known_contents",
     }
@@ -227,6 +232,7 @@ class DocumentProxy(ActorMemberMixin, pykka.ActorProxy[DocumentActor]):
     fail_orphans = proxy_method(DocumentActor.fail_orphans)
     beat = proxy_method(DocumentActor.beat)
     count_pending = proxy_method(DocumentActor.count_pending)
+    count_expired_leases = proxy_method(DocumentActor.count_expired_leases)
     store_portrait = proxy_method(DocumentActor.store_portrait)
     fail_portrait = proxy_method(DocumentActor.fail_portrait)
     fail_generating = proxy_method(DocumentActor.fail_generating)

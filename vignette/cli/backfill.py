@@ -7,12 +7,12 @@ import argparse
 
 from loguru import logger
 
-from vignette.cli.output import console, summarise, wait_for_portraits
+from vignette.cli.output import console, plural, summarise, wait_for_portraits
 from vignette.config import Settings
 from vignette.errors import PortraitConflict, StoryNotFound
 from vignette.records import PortraitStatus
 from vignette.system.facade import StorySystem
-from vignette.system.reads import read_stories
+from vignette.system.reads import read_counts, read_final, read_stories
 
 
 def backfill(settings: Settings, args: argparse.Namespace) -> int:
@@ -26,7 +26,7 @@ def backfill(settings: Settings, args: argparse.Namespace) -> int:
     # so a list taken afterwards would miss them.
     candidates = read_stories(settings, wanted, args.limit)
     if not candidates:
-        console.print("Nothing to backfill: no story is waiting for a portrait.")
+        console.print(f"Nothing to backfill: {nothing_owed(settings, args)}", highlight=False)
         return 0
     with StorySystem.start(settings) as system:
         ids = []
@@ -38,5 +38,22 @@ def backfill(settings: Settings, args: argparse.Namespace) -> int:
                     logger.bind(story_id=story.id).warning("not backfilled: {}", error)
                     continue
             ids.append(story.id)
-        finished = wait_for_portraits(system, ids, args.timeout)
-    return summarise(settings, finished, expected=len(ids), program=args.program)
+        timed_out = wait_for_portraits(system, ids, args.timeout)
+    final = read_final(settings, ids)
+    return summarise(settings, final, program=args.program, timed_out=timed_out)
+
+
+def nothing_owed(settings: Settings, args: argparse.Namespace) -> str:
+    """Why there is nothing to do, and what else could be done: failed portraits are
+    retried only with --include-failed, stored ones only with --force."""
+    by_status, _, _ = read_counts(settings)
+    failed = by_status[PortraitStatus.FAILED]
+    if not args.include_failed and failed:
+        return (
+            f"no story is waiting for a portrait, but {plural(failed, 'portrait')} failed: "
+            f"'{args.program} backfill --include-failed' makes "
+            f"{'it' if failed == 1 else 'them'} again."
+        )
+    if args.include_failed and not args.force:
+        return "no story is waiting for a portrait and none has failed."
+    return "no story is waiting for a portrait."

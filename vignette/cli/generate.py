@@ -7,6 +7,7 @@ import argparse
 from vignette.cli.output import console, progress, summarise, wait_for_portraits
 from vignette.config import Settings
 from vignette.system.facade import StorySystem
+from vignette.system.reads import read_final
 from vignette.writers.template import TOPICS
 
 
@@ -28,5 +29,7 @@ def generate(settings: Settings, args: argparse.Namespace) -> int:
                 seed = None if args.seed is None else args.seed + index
                 stories.append(system.generate_story(seed=seed, topic=args.topic))
                 bar.advance(task)
-        finished = wait_for_portraits(system, [s.id for s in stories], args.timeout)
-    return summarise(settings, finished, expected=len(stories), program=args.program)
+        timed_out = wait_for_portraits(system, [s.id for s in stories], args.timeout)
+    # Counted once the system has stopped: portraits under way finished (or not) meanwhile.
+    final = read_final(settings, [s.id for s in stories])
+    return summarise(settings, final, program=args.program, timed_out=timed_out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from vignette.writers.template import TOPICS
 
@@ -17,6 +18,16 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, not {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text}")
     return value
 
 
@@ -52,7 +63,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         parents=[common],
         help="write N stories and wait for their portraits",
         description="Write N stories with the configured writer, show progress until "
-        "their portraits end, and print a summary by state. Exits 1 if any portrait failed.",
+        "their portraits end, and print a summary by state. Exits 1 if any portrait failed "
+        "or had not ended when Vignette stopped.",
     )
     gen.add_argument("-n", type=_positive, default=1, metavar="N", help="stories to write (1)")
     gen.add_argument("--seed", type=int, help="first seed, for repeatable template stories")
@@ -63,7 +75,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         f"{', '.join(TOPICS)}; with stories.writer = 'openai', any subject",
     )
     gen.add_argument(
-        "--timeout", type=float, default=600.0, help="seconds to wait for portraits (600)"
+        "--timeout",
+        type=_seconds,
+        default=600.0,
+        help="seconds to wait for portraits (600); then Vignette stops, letting those under "
+        "way finish, and the summary counts the states they end in",
     )
     back = commands.add_parser(
         "backfill",
@@ -77,7 +93,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     back.add_argument("--force", action="store_true", help="regenerate stored portraits too")
     back.add_argument("--limit", type=_positive, default=1000, help="at most this many (1000)")
     back.add_argument(
-        "--timeout", type=float, default=600.0, help="seconds to wait for portraits (600)"
+        "--timeout",
+        type=_seconds,
+        default=600.0,
+        help="seconds to wait for portraits (600); then Vignette stops, letting those under "
+        "way finish, and the summary counts the states they end in",
     )
     commands.add_parser(
         "status",

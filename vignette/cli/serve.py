@@ -14,7 +14,7 @@ from loguru import logger
 from vignette.api import create_app
 from vignette.api.guards import is_loopback
 from vignette.api.server import VignetteServer
-from vignette.cli.output import console
+from vignette.cli.output import console, plural
 from vignette.config import Settings
 from vignette.config.logging import route_uvicorn_logs
 from vignette.system.facade import StorySystem
@@ -42,7 +42,7 @@ def budget_line(settings: Settings) -> str:
             "Recraft budget: no cap on calls per hour (portraits.max_calls_per_hour = 0); "
             "each portrait is one paid call"
         )
-    return f"Recraft budget: at most {cap} calls per hour (portraits.max_calls_per_hour)"
+    return f"Recraft budget: at most {plural(cap, 'call')} per hour (portraits.max_calls_per_hour)"
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:

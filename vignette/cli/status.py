@@ -7,20 +7,41 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
+from vignette.cli.output import plural
 from vignette.config import Settings
+from vignette.records import PortraitStatus
 from vignette.system.reads import read_counts
 
+# A `generating` portrait whose lease has expired: shown apart, changed by nothing here.
+STALE = "generating (stale)"
 
-def status(settings: Settings, _: argparse.Namespace) -> int:
-    """Print how many stories are in each portrait state, and why portraits failed."""
-    by_status, by_code = read_counts(settings)
+
+def status(settings: Settings, args: argparse.Namespace) -> int:
+    """Print how many stories are in each portrait state (telling the `generating` ones
+    whose instance is gone apart), and why portraits failed."""
+    by_status, by_code, stale = read_counts(settings)
     table = Table(title="Stories by portrait state")
     table.add_column("state")
     table.add_column("stories", justify="right")
     for state, count in by_status.items():
-        table.add_row(str(state), str(count))
+        if state is PortraitStatus.GENERATING:
+            table.add_row(str(state), str(max(0, count - stale)))
+            table.add_row(STALE, str(stale), style="yellow" if stale else None)
+        else:
+            table.add_row(str(state), str(count))
     table.add_row("total", str(sum(by_status.values())), style="bold")
     Console().print(table)
+    if stale:
+        # Read only: the next start of Vignette marks them failed (interrupted).
+        one = stale == 1
+        them = "it" if one else "them"
+        Console(stderr=True, soft_wrap=True).print(
+            f"{plural(stale, 'portrait')} {'is' if one else 'are'} {STALE}: the instance "
+            f"making {them} is gone (the lease expired). The next start of Vignette marks "
+            f"{them} failed (interrupted); '{args.program} backfill --include-failed' then "
+            f"makes {them} again.",
+            highlight=False,
+        )
     if by_code:
         codes = Table(title="Failed and skipped portraits by code")
         codes.add_column("code")

@@ -9,6 +9,7 @@ from peewee import Database, SqliteDatabase, fn
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run_migrations
 
+from vignette.models import counts
 from vignette.models.tables import ALL_TABLES, SchemaVersion, StoryRow
 
 SCHEMA_VERSION = 3
@@ -44,6 +45,8 @@ def migrate(db: Database) -> None:
         db.create_tables(ALL_TABLES, safe=True)
         if current is None:
             SchemaVersion.create(version=SCHEMA_VERSION)
+        # The counts by portrait state, and the triggers that keep them (once).
+        counts.install(db)
 
 
 def _add_portrait_leases(db: Database) -> None:

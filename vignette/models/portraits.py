@@ -14,7 +14,7 @@ from typing import Any
 
 from peewee import Database
 
-from vignette.models import instances
+from vignette.models import counts, instances
 from vignette.models.deadlines import check_deadline
 from vignette.models.files import get_file, insert_file
 from vignette.models.sql import run, statements
@@ -157,12 +157,21 @@ def renew_leases(owner: str, lease_s: float) -> int:
 
 def expire_leases(db: Database, error: str) -> list[str]:
     """Fail portraits whose claim's lease ran out, or whose owner's heartbeat expired."""
-    condition = (
+    return _fail_generating_where(_lease_expired(db), error)
+
+
+def count_expired_leases(db: Database) -> int:
+    """How many `generating` portraits `expire_leases` would fail now; changes nothing."""
+    stale = _lease_expired(db) & (StoryRow.portrait_status == PortraitStatus.GENERATING)
+    return int(StoryRow.select().where(stale).count())
+
+
+def _lease_expired(db: Database) -> Any:
+    return (
         StoryRow.portrait_lease_until.is_null()
         | (StoryRow.portrait_lease_until < utc_now())
         | StoryRow.portrait_owner.in_(instances.expired(db))
     )
-    return _fail_generating_where(condition, error)
 
 
 def fail_orphans(owner: str, held: Iterable[str], error: str) -> list[str]:
@@ -175,7 +184,7 @@ def fail_orphans(owner: str, held: Iterable[str], error: str) -> list[str]:
 
 
 def count_pending() -> int:
-    return int(StoryRow.select().where(StoryRow.portrait_status == PortraitStatus.PENDING).count())
+    return counts.by_status()[PortraitStatus.PENDING]
 
 
 def fail_generating(error: str, started_before: datetime | None = None) -> list[str]:

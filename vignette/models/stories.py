@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from peewee import Database, fn
+from peewee import Database
 
 from vignette.errors import PortraitConflict, StoryNotFound
+from vignette.models import counts
 from vignette.models.deadlines import check_deadline
 from vignette.models.sql import STORY_FIELDS, run, statements
 from vignette.models.tables import StoryRow, aware, db_time, new_id, python_time, utc_now
@@ -71,22 +72,13 @@ def list_stories(status: PortraitStatus | None = None, limit: int = 50) -> list[
 
 
 def count_by_status() -> dict[PortraitStatus, int]:
-    query = StoryRow.select(StoryRow.portrait_status, fn.COUNT(StoryRow.id))
-    counts = {status: 0 for status in PortraitStatus}
-    rows = cast("list[tuple[str, int]]", list(query.group_by(StoryRow.portrait_status).tuples()))
-    for status, count in rows:
-        counts[PortraitStatus(status)] = count
-    return counts
+    """Stories by portrait state, from the counters the database keeps (`counts`)."""
+    return counts.by_status()
 
 
 def count_failures_by_code() -> dict[str, int]:
-    """How many failed or skipped portraits carry each error code."""
-    query = StoryRow.select(StoryRow.portrait_error).where(StoryRow.portrait_error.is_null(False))
-    counts: dict[str, int] = {}
-    for (error,) in query.tuples().iterator():
-        code = error.partition(":")[0]
-        counts[code] = counts.get(code, 0) + 1
-    return counts
+    """How many failed or skipped portraits carry each error code (`counts`)."""
+    return counts.failures_by_code()
 
 
 def delete_story(db: Database, story_id: str, deadline: float | None = None) -> str | None:

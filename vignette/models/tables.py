@@ -12,6 +12,7 @@ from typing import Any
 from peewee import (
     BigIntegerField,
     CharField,
+    CompositeKey,
     DatabaseProxy,
     DateTimeField,
     ForeignKeyField,
@@ -119,7 +120,44 @@ class InstanceRow(BaseModel):
         table_name = "instances"
 
 
-ALL_TABLES: list[type[BaseModel]] = [StoredFile, StoryRow, ApiTokenRow, SchemaVersion, InstanceRow]
+class StoryCountRow(BaseModel):
+    """Stories by portrait state, kept by triggers on `stories` in the transaction of every
+    change (`models/counts.py`). The counts are the sums over the rows: SQLite has one
+    row, PostgreSQL one per shard, so concurrent writers rarely wait on the same row."""
+
+    shard = IntegerField(primary_key=True)
+    pending = BigIntegerField(default=0)
+    generating = BigIntegerField(default=0)
+    stored = BigIntegerField(default=0)
+    failed = BigIntegerField(default=0)
+    skipped = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "story_counts"
+
+
+class FailureCountRow(BaseModel):
+    """Stories whose portrait carries each error code (the part of `portrait_error` before
+    the colon), kept by the same triggers and summed over shards the same way."""
+
+    code = TextField()
+    shard = IntegerField()
+    stories = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "failure_counts"
+        primary_key = CompositeKey("code", "shard")
+
+
+ALL_TABLES: list[type[BaseModel]] = [
+    StoredFile,
+    StoryRow,
+    ApiTokenRow,
+    SchemaVersion,
+    InstanceRow,
+    StoryCountRow,
+    FailureCountRow,
+]
 
 
 def db_time(moment: datetime) -> Any:

@@ -26,14 +26,23 @@ def _read(settings: Settings, read: Callable[[DocumentProxy], T]) -> T:
         release_connections(db)
 
 
-def read_counts(settings: Settings) -> tuple[dict[PortraitStatus, int], dict[str, int]]:
-    """Stories by portrait state, and failures by code."""
+def read_counts(settings: Settings) -> tuple[dict[PortraitStatus, int], dict[str, int], int]:
+    """Stories by portrait state, failures by code, and how many of the `generating`
+    portraits have an expired lease (their instance is gone)."""
     return _read(
         settings,
         lambda document: (
             document.count_by_status().get(timeout=ASK_TIMEOUT_S),
             document.count_failures_by_code().get(timeout=ASK_TIMEOUT_S),
+            document.count_expired_leases().get(timeout=ASK_TIMEOUT_S),
         ),
+    )
+
+
+def read_final(settings: Settings, ids: Iterable[str]) -> list[Story | None]:
+    """The stories with these ids as they are now (None for one deleted meanwhile)."""
+    return _read(
+        settings, lambda document: [document.get_story(i).get(timeout=ASK_TIMEOUT_S) for i in ids]
     )
 
 

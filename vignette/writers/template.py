@@ -29,13 +29,13 @@ _COMPLAINTS: dict[str, tuple[_Complaint, ...]] = {
         _Complaint(
             "palpitations",
             "episodes of a racing, fluttering heartbeat that arrive "
-            "without warning and leave them light-headed",
+            "without warning and leave {them} light-headed",
             25,
             85,
         ),
         _Complaint(
             "swollen ankles and breathlessness",
-            "ankles that swell by evening and a breathlessness that now wakes them at night",
+            "ankles that swell by evening and a breathlessness that now wakes {them} at night",
             55,
             90,
         ),
@@ -49,7 +49,7 @@ _COMPLAINTS: dict[str, tuple[_Complaint, ...]] = {
         ),
         _Complaint(
             "wheeze in cold air",
-            "a whistling wheeze and tight chest whenever they step out into cold morning air",
+            "a whistling wheeze and tight chest whenever {they} step{s} out into cold morning air",
             16,
             70,
         ),
@@ -58,13 +58,14 @@ _COMPLAINTS: dict[str, tuple[_Complaint, ...]] = {
         _Complaint(
             "new headaches",
             "headaches that began a month ago, worst on waking and "
-            "unlike anything they have had before",
+            "unlike anything {they} {have} had before",
             20,
             80,
         ),
         _Complaint(
             "a tremor in one hand",
-            "a fine tremor in the right hand that shows when they hold a cup or sign their name",
+            "a fine tremor in the right hand that shows when {they} hold{s} a cup or "
+            "sign{s} {their} name",
             50,
             88,
         ),
@@ -73,7 +74,7 @@ _COMPLAINTS: dict[str, tuple[_Complaint, ...]] = {
         _Complaint(
             "a fever that keeps returning",
             "fevers that come back every few days, "
-            "with a tiredness that keeps them home from school",
+            "with a tiredness that keeps {them} home from school",
             4,
             15,
         ),
@@ -93,7 +94,7 @@ _COMPLAINTS: dict[str, tuple[_Complaint, ...]] = {
         ),
         _Complaint(
             "unplanned weight loss",
-            "clothes that have grown loose over the winter without any change in how they eat",
+            "clothes that have grown loose over the winter without any change in how {they} eat{s}",
             30,
             88,
         ),
@@ -154,7 +155,7 @@ _SETTINGS = (
     ("a rural general practice", "a small, sunlit consulting room of a rural clinic"),
     ("a hospital outpatient clinic", "a quiet outpatient waiting area with wooden chairs"),
     ("a community health centre", "a bright community health centre with plants by the window"),
-    ("a home visit", "the armchair of their own living room, family photos behind them"),
+    ("a home visit", "an armchair at home, family photos on the wall behind"),
 )
 # What a patient does, by the ages it suits (from, to).
 _WORK = (
@@ -213,21 +214,45 @@ _PHOTO_STYLES = (
 )
 _OPENINGS = (
     "{name}, {age}, is {work} who comes to {setting} with {detail}.",
-    "At {setting}, {name}, a {age}-year-old {work_noun}, describes {detail}.",
+    "At {setting}, {name}, {a_age}-year-old {work_noun}, describes {detail}.",
 )
 _MIDDLES = (
-    "{they_cap} have put off coming in, hoping it would pass, and worry most about what it "
-    "means for {their} family.",
-    "{they_cap} kept a note of each episode on {their} phone and ask for the doctor to read "
-    "it before anything else.",
-    "A friend insisted on the appointment; {they} admit {they} have been frightened to say "
-    "the symptoms out loud.",
+    "{they_cap} {have} put off coming in, hoping it would pass, and worr{ies} most about what "
+    "it means for {their} family.",
+    "{they_cap} kept a note of each episode on {their} phone and ask{s} for the doctor to "
+    "read it before anything else.",
+    "A friend insisted on the appointment; {they} admit{s} {they} {have} been frightened to "
+    "say the symptoms out loud.",
 )
 _CLOSINGS = (
-    "What {they} want most today is an explanation they can share at home.",
-    "{they_cap} hope to get back to {their} routine, and ask plainly what the next steps are.",
-    "{they_cap} ask whether this could be serious, and listen carefully to every word.",
+    "What {they} want{s} most today is an explanation {they} can share at home.",
+    "{they_cap} hope{s} to get back to {their} routine, and ask{s} plainly what the next steps "
+    "are.",
+    "{they_cap} ask{s} whether this could be serious, and listen{s} carefully to every word.",
 )
+
+
+# The words that follow from a patient's pronouns: she or he, and the verb forms with them.
+_PRONOUNS: dict[str, dict[str, str]] = {
+    sex: {
+        "they": they,
+        "they_cap": they.capitalize(),
+        "them": them,
+        "their": their,
+        "have": "has",
+        "s": "s",
+        "ies": "ies",
+    }
+    for sex, they, them, their in (("woman", "she", "her", "her"), ("man", "he", "him", "his"))
+}
+
+
+def article(number: int) -> str:
+    """'an' before a number said with a vowel sound (8, 11, 18, 80-89, 800...), else 'a'."""
+    digits = str(abs(number))
+    group = len(digits) % 3 or 3  # the digits said before "thousand", "million", ...
+    said = digits[:group]
+    return "an" if said.startswith("8") or said in ("11", "18") else "a"
 
 
 class TemplateWriter:
@@ -245,25 +270,25 @@ class TemplateWriter:
         setting, scene = rng.choice(_SETTINGS)
         suitable = [job for job, low, high in _WORK if low <= age <= high]
         work = "a pupil at the local school" if child else rng.choice(suitable)
-        words = {
+        # One set of pronouns per patient, from the person the portrait shows.
+        words: dict[str, object] = {
             "name": first if child else name,
             "age": age,
+            "a_age": f"{article(age)} {age}",
             "setting": setting,
-            "detail": complaint.detail,
             "work": work,
             "work_noun": work.removeprefix("a ").removeprefix("an "),
-            "they": "they",
-            "they_cap": "They",
-            "their": "their",
+            **_PRONOUNS[sex],
         }
+        words["detail"] = complaint.detail.format(**words)
         body = " ".join(
             rng.choice(part).format(**words) for part in (_OPENINGS, _MIDDLES, _CLOSINGS)
         )
         person = ("girl" if sex == "woman" else "boy") if child else sex
         looks = rng.choice(_CHILD_LOOKS if child else _ADULT_LOOKS)
         prompt = (
-            f"Photorealistic portrait of a {age}-year-old {person} with {looks}, wearing "
-            f"{rng.choice(_CLOTHES)}, in {scene}, {rng.choice(_MOODS)}, "
+            f"Photorealistic portrait of {article(age)} {age}-year-old {person} with {looks}, "
+            f"wearing {rng.choice(_CLOTHES)}, in {scene}, {rng.choice(_MOODS)}, "
             f"{rng.choice(_PHOTO_STYLES)}. Respectful, natural, no text."
         )
         return StoryDraft(
