@@ -18,6 +18,7 @@ from vignette.cli.parser import build_parser
 from vignette.cli.serve import serve
 from vignette.cli.status import status
 from vignette.cli.token import token
+from vignette.cli.webhooks import webhooks
 from vignette.config import ConfigError, Settings, load_settings
 from vignette.config.logging import configure_logging
 from vignette.errors import VignetteError
@@ -28,6 +29,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "backfill": backfill,
     "status": status,
     "token": token,
+    "webhooks": webhooks,
 }
 
 

@@ -1,0 +1,246 @@
+"""WebhookDispatcher: sends the webhook outbox's due events, at least once each.
+
+Events are written to the outbox (`vignette.models.outbox`) by the DocumentActor, in the
+transaction that settles a portrait or deletes a story, and it then wakes the dispatcher
+through a `Wakeup`. Without a wake (another instance wrote the event, a retry came due) the
+dispatcher looks again when the soonest pending event is due, at least every poll
+interval. It claims one event at a time with a lease, POSTs it (`vignette.webhooks`), and
+records the outcome with one conditional statement. The root (`root.py`) supervises it: it
+dies of anything but a database failure, and is restarted.
+
+It runs its statements on a connection of its own, in its own thread, so deliveries never
+queue behind portrait work, and the DocumentActor never waits on a receiver.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import pykka
+from loguru import logger
+
+from vignette import metrics
+from vignette.actors.retry import DATABASE_BACKOFF_CAP_S, UNAVAILABLE, Backoff, unavailable
+from vignette.actors.root import Address, ChildFailed
+from vignette.actors.timers import DelayedTells
+from vignette.config.webhooks import WebhookSettings
+from vignette.models import Database, closing_lost_connection
+from vignette.models import deliveries as endpoints
+from vignette.models.outbox import EventStatus, OutboxEvent, claim_event, next_due_at, settle_event
+from vignette.webhooks.schedule import next_delay_s
+from vignette.webhooks.sender import DELIVERY_TIMEOUT_S, Answer, WebhookSender
+
+DISPATCHER_NAME = "webhook dispatcher"
+# A claim's lease: longer than one attempt may take, so a live sender never loses its claim.
+LEASE_S = 4 * DELIVERY_TIMEOUT_S
+# Events sent per message before the dispatcher lets other messages (a stop) in.
+BATCH = 10
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverDue:
+    """Look for due events now."""
+
+
+class Wakeup:
+    """Tells the dispatcher running now `DeliverDue`, at most one at a time in its inbox."""
+
+    def __init__(self, address: Address[Any]) -> None:
+        self._address = address
+        self._lock = threading.Lock()
+        self._queued = False
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._queued:
+                return
+            self._queued = True
+        try:
+            self._address.tell(DeliverDue())
+        except pykka.ActorDeadError:  # restarting: its start looks anyway
+            self.taken()
+
+    def taken(self) -> None:
+        with self._lock:
+            self._queued = False
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: str
+    label: str
+    retry_in_s: float = 0.0
+
+
+class WebhookDispatcher(pykka.ThreadingActor):
+    use_daemon_thread = True
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        settings: WebhookSettings,
+        sender_factory: Callable[[], WebhookSender],
+        instance: str,
+        poll_interval_s: float,
+        wakeup: Wakeup,
+        root: pykka.ActorRef[Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self._db = db
+        self._settings = settings
+        self._sender_factory = sender_factory
+        self._sender: WebhookSender | None = None
+        self._instance = instance
+        self._poll_interval_s = poll_interval_s
+        self._wakeup = wakeup
+        self._root = root
+        self._later = DelayedTells(self.actor_ref)
+        self._backoff = Backoff(first_s=0.1, cap_s=DATABASE_BACKOFF_CAP_S)
+        # Outcomes the database did not take: recorded before anything else is sent.
+        self._owed: list[tuple[OutboxEvent, Outcome, Answer]] = []
+
+    def on_start(self) -> None:
+        try:
+            self._sender = self._sender_factory()
+            self._deliver()
+        except Exception as error:  # pykka runs no hook when on_start raises
+            self.on_failure(type(error), error, error.__traceback__)
+            raise
+
+    def on_stop(self) -> None:
+        self._close()
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._close()
+        if self._root is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                self._root.tell(
+                    ChildFailed(DISPATCHER_NAME, self.actor_ref, exception_value, traceback)
+                )
+
+    def _close(self) -> None:
+        self._later.cancel()
+        if self._sender is not None:
+            self._sender.close()
+        with contextlib.suppress(Exception):
+            self._db.close()
+
+    def on_receive(self, message: Any) -> None:
+        match message:
+            case DeliverDue():
+                self._wakeup.taken()
+                self._deliver()
+            case _:
+                super().on_receive(message)
+
+    def _deliver(self) -> None:
+        """Send due events, a batch at a time; then wait for a wake, the soonest due event
+        or the poll interval. A database that fails is tried again after a backoff."""
+        try:
+            with closing_lost_connection(self._db):
+                more = self._deliver_batch()
+                due = next_due_at(self._db)
+                oldest = endpoints.oldest_undelivered_at()
+                disabled = self._disabled()
+        except UNAVAILABLE as error:
+            self._look_again(unavailable("deliver webhooks", error, self._backoff))
+            return
+        self._backoff.reset()
+        metrics.webhook_outbox_seen(None if oldest is None else oldest.timestamp(), disabled)
+        if more:
+            self._wakeup()
+            return
+        wait = self._poll_interval_s
+        if due is not None and not disabled:
+            wait = min(wait, max(0.0, (due - datetime.now(UTC)).total_seconds()))
+        self._look_again(wait)
+
+    def _disabled(self) -> bool:
+        assert self._sender is not None
+        return endpoints.disabled_endpoint(self._sender.url) is not None
+
+    def _look_again(self, delay: float) -> None:
+        self._later.cancel()
+        self._later.tell_later(delay, DeliverDue())
+
+    def _deliver_batch(self) -> bool:
+        """Send up to BATCH due events; True if there may be more."""
+        assert self._sender is not None
+        while self._owed:
+            self._record(*self._owed[0])
+            self._owed.pop(0)
+        if self._disabled():
+            return False
+        for _ in range(BATCH):
+            event = claim_event(self._db, self._instance, LEASE_S)
+            if event is None:
+                return False
+            answer = self._sender.send(event.id, event.payload)
+            outcome = self._outcome(event, answer)
+            try:
+                self._record(event, outcome, answer)
+            except UNAVAILABLE:
+                self._owed.append((event, outcome, answer))
+                raise
+            if answer.gone:
+                return False
+        return True
+
+    def _outcome(self, event: OutboxEvent, answer: Answer) -> Outcome:
+        log = logger.bind(story_id=event.story_id, step="webhook", event_id=event.id)
+        if answer.delivered:
+            return Outcome(EventStatus.DELIVERED, "delivered")
+        if answer.gone:
+            assert self._sender is not None
+            reason = f"the endpoint answered 410 Gone to event {event.id}"
+            endpoints.disable_endpoint(self._sender.url, reason)
+            log.bind(cause="gone").error(
+                "webhook endpoint disabled: {}; events wait in the outbox until one is "
+                "retried (POST /api/webhooks/deliveries/ID/retry)",
+                reason,
+            )
+            return Outcome(EventStatus.PENDING, "disabled")
+        delay = next_delay_s(self._settings.retry_delays_s, event.attempt)
+        why = answer.error or "no answer"
+        if delay is None:
+            log.bind(cause=why).warning(
+                "webhook {} failed after {} attempts: {}", event.type, event.attempt, why
+            )
+            return Outcome(EventStatus.FAILED, "failed")
+        if answer.retry_after_s is not None:
+            delay = answer.retry_after_s
+        log.bind(cause=why).info(
+            "webhook {} attempt {} failed: {}; next in {:.1f} s",
+            event.type,
+            event.attempt,
+            why,
+            delay,
+        )
+        return Outcome(EventStatus.PENDING, "retried", delay)
+
+    def _record(self, event: OutboxEvent, outcome: Outcome, answer: Answer) -> None:
+        settled = settle_event(
+            event,
+            outcome.status,
+            status_code=answer.status_code,
+            error=answer.error,
+            retry_in_s=outcome.retry_in_s,
+        )
+        label = outcome.label if settled else "lost"
+        if not settled:
+            logger.bind(story_id=event.story_id, step="webhook", cause="claim_lost").warning(
+                "webhook event {} was taken back before its outcome was recorded", event.id
+            )
+        metrics.WEBHOOK_DELIVERIES.labels(label).inc()
