@@ -199,35 +199,18 @@ class WebhookDispatcher(pykka.ThreadingActor):
         return True
 
     def _outcome(self, event: OutboxEvent, answer: Answer) -> Outcome:
-        log = logger.bind(story_id=event.story_id, step="webhook", event_id=event.id)
         if answer.delivered:
             return Outcome(EventStatus.DELIVERED, "delivered")
         if answer.gone:
             assert self._sender is not None
             reason = f"the endpoint answered 410 Gone to event {event.id}"
             endpoints.disable_endpoint(self._sender.url, reason)
-            log.bind(cause="gone").error(
-                "webhook endpoint disabled: {}; events wait in the outbox until one is "
-                "retried (POST /api/webhooks/deliveries/ID/retry)",
-                reason,
-            )
             return Outcome(EventStatus.PENDING, "disabled")
         delay = next_delay_s(self._settings.retry_delays_s, event.attempt)
-        why = answer.error or "no answer"
         if delay is None:
-            log.bind(cause=why).warning(
-                "webhook {} failed after {} attempts: {}", event.type, event.attempt, why
-            )
             return Outcome(EventStatus.FAILED, "failed")
         if answer.retry_after_s is not None:
             delay = answer.retry_after_s
-        log.bind(cause=why).info(
-            "webhook {} attempt {} failed: {}; next in {:.1f} s",
-            event.type,
-            event.attempt,
-            why,
-            delay,
-        )
         return Outcome(EventStatus.PENDING, "retried", delay)
 
     def _record(self, event: OutboxEvent, outcome: Outcome, answer: Answer) -> None:
@@ -239,8 +222,39 @@ class WebhookDispatcher(pykka.ThreadingActor):
             retry_in_s=outcome.retry_in_s,
         )
         label = outcome.label if settled else "lost"
-        if not settled:
-            logger.bind(story_id=event.story_id, step="webhook", cause="claim_lost").warning(
-                "webhook event {} was taken back before its outcome was recorded", event.id
-            )
         metrics.WEBHOOK_DELIVERIES.labels(label).inc()
+        _log(event, answer, label, outcome.retry_in_s, len(self._settings.retry_delays_s))
+
+
+def _log(event: OutboxEvent, answer: Answer, outcome: str, delay: float, retries: int) -> None:
+    """One line per attempt, once its outcome is recorded: story id, step, cause."""
+    why = answer.error or "no answer"
+    log = logger.bind(story_id=event.story_id, step="webhook", event_id=event.id, outcome=outcome)
+    if outcome == "delivered":
+        log.debug("webhook {} delivered (attempt {})", event.type, event.attempt)
+    elif outcome == "disabled":
+        log.bind(cause="gone").error(
+            "webhook endpoint disabled: it answered 410 Gone to event {}; events wait in the "
+            "outbox until one is retried (POST /api/webhooks/deliveries/ID/retry)",
+            event.id,
+        )
+    elif outcome == "failed":
+        log.bind(cause=why).warning(
+            "webhook {} failed after {} attempts, kept in the outbox: {}",
+            event.type,
+            event.attempt,
+            why,
+        )
+    elif outcome == "retried":
+        log.bind(cause=why).info(
+            "webhook {} attempt {} of {} failed: {}; next in {:.1f} s",
+            event.type,
+            event.attempt,
+            retries + 1,
+            why,
+            delay,
+        )
+    else:
+        log.bind(cause="claim_lost").warning(
+            "webhook event {} was taken back before its outcome was recorded", event.id
+        )
