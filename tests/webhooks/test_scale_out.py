@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.harness import Running
 from tests.fakes.recraft_server import RecraftServer
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.postgres import drop_database, fresh_database
-from tests.webhooks.test_outbox_crash import daemon_environment, pending_stories
+from tests.webhooks.test_outbox_crash import daemon_environment
 from vignette import metrics
 from vignette.config import load_settings
 from vignette.system.facade import StorySystem
@@ -48,24 +49,38 @@ def test_two_instances_send_each_event_once_while_both_run(
     receiver.answer = slow_answer
     env = daemon_environment(shared_database, tmp_path, recraft.base_url, receiver.url)
     env["VIGNETTE_PORTRAITS__LEASE_S"] = "30"
+    env["VIGNETTE_LOGGING__LEVEL"] = "INFO"
+    recraft.fake.latency_s = 0.05  # portraits spread over both instances' workers
     settings = load_settings(env=env)
-    story_ids = pending_stories(settings) + pending_stories(settings) + pending_stories(settings)
-    other = subprocess.Popen(
-        [sys.executable, "runner.py", "serve"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    other = Running(
+        subprocess.Popen(
+            [sys.executable, "runner.py", "serve"],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     )
     sent_here = metrics.WEBHOOK_DELIVERIES.labels("delivered")
     before = sent_here._value.get()
     try:
+        other.stderr.wait_for("Vignette is running", timeout=60)
         system = start_system(settings)
+        story_ids = [
+            system.submit_story(title=f"S{n}", body="B.", image_generation_prompt=f"p {n}").id
+            for n in range(EVENTS)
+        ]
         delivered = receiver.wait_for_delivered(EVENTS, timeout=90)
-        assert other.poll() is None, "the other instance ran throughout"
+        assert other.proc.poll() is None, "the other instance ran throughout"
     finally:
-        other.send_signal(signal.SIGTERM)
-        other.wait(timeout=30)
+        other.proc.send_signal(signal.SIGTERM)
+        other.proc.wait(timeout=30)
+        for reader, pipe in ((other.stdout, other.proc.stdout), (other.stderr, other.proc.stderr)):
+            reader.read_to_end()
+            assert pipe is not None
+            pipe.close()
 
     here = int(sent_here._value.get() - before)
     print(
