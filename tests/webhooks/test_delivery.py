@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 
 import pytest
 
 from tests.fakes.webhook_receiver import OTHER_SECRET, WebhookReceiver
 from tests.webhooks.conftest import Outcomes
+from vignette.cli.status import status
 from vignette.config import Settings
 from vignette.records import PortraitStatus
 from vignette.system.facade import StorySystem
@@ -144,6 +146,7 @@ def test_a_410_disables_the_endpoint_until_an_event_is_retried(
     start_system: Callable[..., StorySystem],
     receiver: WebhookReceiver,
     outcomes: Outcomes,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     receiver.answer = lambda event_id, attempt: 410 if not receiver.received else 200
     system = start_system(hooked_settings())
@@ -159,6 +162,9 @@ def test_a_410_disables_the_endpoint_until_an_event_is_retried(
     assert {event.status for event in events} == {"pending"}
     assert len(receiver.received) == 1, "nothing more is sent once disabled"
     [gone] = [event for event in events if event.last_status_code == 410]
+    capsys.readouterr()
+    assert status(system.settings, argparse.Namespace()) == 0
+    assert "webhook endpoint disabled since" in capsys.readouterr().out
 
     retried = system.webhooks.retry(gone.id)
     delivered = receiver.wait_for_delivered(2)

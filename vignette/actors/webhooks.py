@@ -32,7 +32,14 @@ from vignette.actors.timers import DelayedTells
 from vignette.config.webhooks import WebhookSettings
 from vignette.models import Database, closing_lost_connection
 from vignette.models import deliveries as endpoints
-from vignette.models.outbox import EventStatus, OutboxEvent, claim_event, next_due_at, settle_event
+from vignette.models.outbox import (
+    EventStatus,
+    OutboxEvent,
+    claim_event,
+    next_due_at,
+    release_claims,
+    settle_event,
+)
 from vignette.webhooks.schedule import next_delay_s
 from vignette.webhooks.sender import DELIVERY_TIMEOUT_S, Answer, WebhookSender
 
@@ -105,6 +112,8 @@ class WebhookDispatcher(pykka.ThreadingActor):
         self._backoff = Backoff(first_s=0.1, cap_s=DATABASE_BACKOFF_CAP_S)
         # Outcomes the database did not take: recorded before anything else is sent.
         self._owed: list[tuple[OutboxEvent, Outcome, Answer]] = []
+        # Claims an earlier incarnation held when it died are given back once, at start.
+        self._released = False
 
     def on_start(self) -> None:
         try:
@@ -178,6 +187,9 @@ class WebhookDispatcher(pykka.ThreadingActor):
     def _deliver_batch(self) -> bool:
         """Send up to BATCH due events; True if there may be more."""
         assert self._sender is not None
+        if not self._released:
+            release_claims(self._instance)
+            self._released = True
         while self._owed:
             self._record(*self._owed[0])
             self._owed.pop(0)

@@ -33,7 +33,7 @@ SETTLED_EVENTS = {
 }
 DELETED_EVENT = "story.deleted"
 # An error message is cut to this, so a payload stays well under 20 kB.
-MAX_ERROR_CHARS = 4000
+MAX_ERROR_CHARS = 2000
 
 
 class EventStatus:
@@ -210,3 +210,13 @@ def next_due_at(db: Database) -> datetime | None:
         .first()
     )
     return None if row is None else aware(row[0])
+
+
+def release_claims(owner: str) -> int:
+    """Make `owner`'s events in `sending` pending again: a dispatcher starting again holds
+    none (its previous incarnation died mid-attempt). Returns how many."""
+    return int(
+        WebhookEventRow.update(status=EventStatus.PENDING, owner=None, lease_until=None)
+        .where((WebhookEventRow.owner == owner) & (WebhookEventRow.status == EventStatus.SENDING))
+        .execute()
+    )

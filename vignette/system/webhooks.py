@@ -19,10 +19,11 @@ from vignette.actors.outbox import EventOutbox
 from vignette.actors.root import Address, Child
 from vignette.actors.webhooks import DISPATCHER_NAME, Wakeup, WebhookDispatcher
 from vignette.config import ConfigError, Settings
-from vignette.models import Database
+from vignette.models import Database, open_database, release_connections
 from vignette.models.deliveries import (
     DisabledEndpoint,
     WebhookDelivery,
+    count_by_status,
     disabled_endpoint,
     enable_endpoint,
     get_delivery,
@@ -128,3 +129,24 @@ class WebhookDeliveries:
         if retried is not None:
             self._wake()
         return retried
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStatus:
+    """The webhook outbox for the `status` command: events by state, and the endpoint."""
+
+    by_status: dict[str, int]
+    disabled: DisabledEndpoint | None
+
+
+def read_outbox_status(settings: Settings) -> OutboxStatus:
+    """Events by state and whether the endpoint is disabled, without starting anything."""
+    db = open_database(settings.database.url)
+    try:
+        with db.connection_context():
+            counts = count_by_status()
+            disabled = disabled_endpoint(settings.webhooks.url) if settings.webhooks.url else None
+    finally:
+        release_connections(db)
+    states = ("pending", "sending", "delivered", "failed")
+    return OutboxStatus({state: counts.get(state, 0) for state in states}, disabled)
