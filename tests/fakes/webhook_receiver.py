@@ -85,6 +85,13 @@ class WebhookReceiver:
                     raise AssertionError(f"{len(self.attempts)} of {count} events came")
                 self._changed.wait(remaining)
 
+    def wait_for_requests(self, count: int, timeout: float = 30.0) -> list[Received]:
+        """The first `count` requests answered, whatever was answered."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self.received) >= count, timeout):
+                raise AssertionError(f"{len(self.received)} of {count} requests came")
+            return list(self.received[:count])
+
     def _handle(self, body: bytes, headers: dict[str, str]) -> int:
         try:
             Webhook(self.secret).verify(body, headers)

@@ -4,10 +4,43 @@ dispatcher (`webhooks.py`) is woken. No crash can lose an event or invent one.""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import pykka
+
+from vignette.actors.root import Address
 from vignette.models import Database, outbox, stories
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverDue:
+    """Look for due events now."""
+
+
+class Wakeup:
+    """Tells the dispatcher running now `DeliverDue`, at most one at a time in its inbox."""
+
+    def __init__(self, address: Address[Any]) -> None:
+        self._address = address
+        self._lock = threading.Lock()
+        self._queued = False
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._queued:
+                return
+            self._queued = True
+        try:
+            self._address.tell(DeliverDue())
+        except pykka.ActorDeadError:  # restarting: its start looks anyway
+            self.taken()
+
+    def taken(self) -> None:
+        with self._lock:
+            self._queued = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,10 @@
 a story, then claimed, sent and settled by a dispatcher.
 
 Writing the event with the change it reports means no crash can lose one or invent one.
-Claims work as portrait claims do: one conditional statement moves a due event to
-`sending`, counts the attempt and gives this instance a lease, skipping (PostgreSQL: `FOR
-UPDATE SKIP LOCKED`) rows another instance is claiming; an event whose lease ran out, or
+Claims work as portrait claims do: one conditional statement moves due events to
+`sending`, counts the attempt and gives this instance a lease, after a select that skips
+(PostgreSQL: `FOR UPDATE SKIP LOCKED`) rows another instance is claiming, in one
+transaction; an event whose lease ran out, or
 whose instance's heartbeat expired, is claimable again. The outcome lands only if the
 attempt still holds the claim.
 """
@@ -137,36 +138,42 @@ def _claimable(db: Database, now: datetime) -> Any:
     return due | abandoned
 
 
-def claim_event(db: Database, owner: str, lease_s: float) -> OutboxEvent | None:
-    """Claim the event due longest (or one abandoned by its sender), for `owner`."""
+def claim_events(db: Database, owner: str, lease_s: float, limit: int) -> list[OutboxEvent]:
+    """Claim up to `limit` events, due longest first (or abandoned by their sender), for
+    `owner`: one transaction, whose UPDATE takes only rows that are still claimable."""
     now = utc_now()
-    oldest = (
-        WebhookEventRow.select(WebhookEventRow.id)
-        .where(_claimable(db, now))
-        .order_by(WebhookEventRow.next_attempt_at, WebhookEventRow.id)
-        .limit(1)
-    )
-    if not isinstance(db, SqliteDatabase):
-        oldest = oldest.for_update(skip_locked=True)
-    rows = list(
-        WebhookEventRow.update(
-            status=EventStatus.SENDING,
-            attempts=WebhookEventRow.attempts + 1,
-            owner=owner,
-            lease_until=now + timedelta(seconds=lease_s),
-            updated_at=now,
+    with db.atomic():
+        due = (
+            WebhookEventRow.select(WebhookEventRow.id)
+            .where(_claimable(db, now))
+            .order_by(WebhookEventRow.next_attempt_at, WebhookEventRow.id)
+            .limit(limit)
         )
-        .where((WebhookEventRow.id == oldest) & _claimable(db, now))
-        .returning(
-            WebhookEventRow.id,
-            WebhookEventRow.type,
-            WebhookEventRow.story_id,
-            WebhookEventRow.payload,
-            WebhookEventRow.attempts,
+        if not isinstance(db, SqliteDatabase):
+            due = due.for_update(skip_locked=True)
+        ids = [row[0] for row in cast("list[tuple[str]]", list(due.tuples()))]
+        if not ids:
+            return []
+        rows = (
+            WebhookEventRow.update(
+                status=EventStatus.SENDING,
+                attempts=WebhookEventRow.attempts + 1,
+                owner=owner,
+                lease_until=now + timedelta(seconds=lease_s),
+                updated_at=now,
+            )
+            .where(WebhookEventRow.id.in_(ids) & _claimable(db, now))
+            .returning(
+                WebhookEventRow.id,
+                WebhookEventRow.type,
+                WebhookEventRow.story_id,
+                WebhookEventRow.payload,
+                WebhookEventRow.attempts,
+            )
+            .tuples()
         )
-        .tuples()
-    )
-    return None if not rows else OutboxEvent(*rows[0])
+        claimed = [OutboxEvent(*row) for row in cast("list[tuple[Any, ...]]", list(rows))]
+    return sorted(claimed, key=lambda event: ids.index(event.id))
 
 
 def settle_event(

@@ -11,8 +11,8 @@ from typing import Self
 import pykka
 
 from vignette.actors.messages import ASK_TIMEOUT_S, PortraitSideStatus
+from vignette.actors.outbox import Wakeup
 from vignette.actors.supervisor import SupervisorProxy
-from vignette.actors.webhooks import Wakeup
 from vignette.config import Settings
 from vignette.errors import StoryGenerationError, StoryNotFound
 from vignette.records import FileInfo, PortraitStatus, Story, StoryDraft

@@ -15,9 +15,9 @@ from typing import Any
 import pykka
 from loguru import logger
 
-from vignette.actors.outbox import EventOutbox
+from vignette.actors.outbox import EventOutbox, Wakeup
 from vignette.actors.root import Address, Child
-from vignette.actors.webhooks import DISPATCHER_NAME, Wakeup, WebhookDispatcher
+from vignette.actors.webhooks import DISPATCHER_NAME, WebhookDispatcher
 from vignette.config import ConfigError, Settings
 from vignette.models import Database, open_database, release_connections
 from vignette.models.deliveries import (
