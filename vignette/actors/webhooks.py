@@ -165,9 +165,7 @@ class WebhookDispatcher(pykka.ThreadingActor):
         if not self._released:
             release_claims(self._instance)
             self._released = True
-        while self._owed:
-            self._record(*self._owed[0])
-            self._owed.pop(0)
+        self._record_owed()
         if self._disabled():
             return False
         events = claim_events(self._db, self._instance, LEASE_S, BATCH)
@@ -176,17 +174,10 @@ class WebhookDispatcher(pykka.ThreadingActor):
             threading.Thread(
                 target=self._send, args=(event, answers), name="webhook-send", daemon=True
             ).start()
-        for done in range(len(events)):
+        for _ in events:  # every attempt ends within its timeout
             event, answer = answers.get(timeout=2 * DELIVERY_TIMEOUT_S)
-            outcome = self._outcome(event, answer)
-            try:
-                self._record(event, outcome, answer)
-            except UNAVAILABLE:
-                self._owed.append((event, outcome, answer))
-                for _ in range(len(events) - done - 1):
-                    late, late_answer = answers.get(timeout=2 * DELIVERY_TIMEOUT_S)
-                    self._owed.append((late, self._outcome(late, late_answer), late_answer))
-                raise
+            self._owed.append((event, self._outcome(event, answer), answer))
+        self._record_owed()
         return len(events) == BATCH
 
     def _send(
@@ -207,9 +198,6 @@ class WebhookDispatcher(pykka.ThreadingActor):
         if answer.delivered:
             return Outcome(EventStatus.DELIVERED, "delivered")
         if answer.gone:
-            assert self._sender is not None
-            reason = f"the endpoint answered 410 Gone to event {event.id}"
-            endpoints.disable_endpoint(self._sender.url, reason)
             return Outcome(EventStatus.PENDING, "disabled")
         delay = next_delay_s(self._settings.retry_delays_s, event.attempt)
         if delay is None:
@@ -218,17 +206,33 @@ class WebhookDispatcher(pykka.ThreadingActor):
             delay = answer.retry_after_s
         return Outcome(EventStatus.PENDING, "retried", delay)
 
-    def _record(self, event: OutboxEvent, outcome: Outcome, answer: Answer) -> None:
-        settled = settle_event(
-            event,
-            outcome.status,
-            status_code=answer.status_code,
-            error=answer.error,
-            retry_in_s=outcome.retry_in_s,
-        )
-        label = outcome.label if settled else "lost"
-        metrics.WEBHOOK_DELIVERIES.labels(label).inc()
-        _log(event, answer, label, outcome.retry_in_s, len(self._settings.retry_delays_s))
+    def _record_owed(self) -> None:
+        """Record the batch's outcomes in one transaction (one commit for the batch); if the
+        database fails they stay owed, and are recorded before anything else is sent."""
+        if not self._owed:
+            return
+        assert self._sender is not None
+        with self._db.atomic():
+            for event, outcome, _ in self._owed:
+                if outcome.label == "disabled":
+                    reason = f"the endpoint answered 410 Gone to event {event.id}"
+                    endpoints.disable_endpoint(self._sender.url, reason)
+            settled = [
+                settle_event(
+                    event,
+                    outcome.status,
+                    status_code=answer.status_code,
+                    error=answer.error,
+                    retry_in_s=outcome.retry_in_s,
+                )
+                for event, outcome, answer in self._owed
+            ]
+        recorded, self._owed = self._owed, []
+        retries = len(self._settings.retry_delays_s)
+        for (event, outcome, answer), landed in zip(recorded, settled, strict=True):
+            label = outcome.label if landed else "lost"
+            metrics.WEBHOOK_DELIVERIES.labels(label).inc()
+            _log(event, answer, label, outcome.retry_in_s, retries)
 
 
 def _log(event: OutboxEvent, answer: Answer, outcome: str, delay: float, retries: int) -> None:
