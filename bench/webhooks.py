@@ -135,6 +135,26 @@ def measure(stories: int, work: Path, recraft: FakeRecraftProcess) -> dict[str, 
     }
 
 
+def baseline(stories: int, work: Path, recraft: FakeRecraftProcess) -> dict[str, Any]:
+    """The same portraits with webhooks off: what the events add."""
+    root = Path(tempfile.mkdtemp(prefix="no-webhooks-", dir=work))
+    try:
+        settings = bench_settings(root, recraft.base_url("u", 0), 4)
+        with StorySystem.start(settings) as system:
+            cpu_before, started = process_cpu_s(), time.perf_counter()
+            ids = [system.submit_story(**story_fields(n)).id for n in range(stories)]
+            for story_id in ids:
+                system.wait_for_portrait(story_id, timeout=600)
+            elapsed, cpu = time.perf_counter() - started, process_cpu_s() - cpu_before
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return {
+        "seconds": elapsed,
+        "portraits_per_s": stories / elapsed,
+        "cpu_ms_per_portrait": cpu / stories * 1000,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -152,7 +172,13 @@ def main() -> None:
         FakeRecraftProcess() as recraft,
     ):
         run = measure(args.stories or 1_000, Path(work), recraft)
-    results = {"machine": machine(), "run": run, "other_processes_cpu_share": others.share()}
+        base = baseline(args.stories or 1_000, Path(work), recraft)
+    results = {
+        "machine": machine(),
+        "run": run,
+        "without_webhooks": base,
+        "other_processes_cpu_share": others.share(),
+    }
     path = args.out_dir / f"{stamp}-webhooks.json"
     path.write_text(json.dumps(results, indent=2))
     print("Webhook delivery (C = 4, SQLite, fake Recraft without latency, local receiver)")
@@ -165,6 +191,10 @@ def main() -> None:
         f"settle to receiver: p50 {run['delay_ms_p50']:.1f} ms, p95 {run['delay_ms_p95']:.1f} ms,"
         f" max {run['delay_ms_max']:.1f} ms; CPU {run['cpu_ms_per_portrait_and_event']:.1f} ms "
         "per portrait and its event"
+    )
+    print(
+        f"without webhooks: {base['portraits_per_s']:.0f} portraits/s, CPU "
+        f"{base['cpu_ms_per_portrait']:.1f} ms per portrait"
     )
     print(f"Other processes used {results['other_processes_cpu_share']:.0%} of the CPUs meanwhile")
     print(f"\nWrote {path}")
