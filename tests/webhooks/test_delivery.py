@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.fakes.webhook_receiver import OTHER_SECRET, WebhookReceiver
+from tests.fakes.webhook_receiver import OTHER_SECRET, SECRET, WebhookReceiver
 from tests.webhooks.conftest import Outcomes
 from vignette.cli.status import status
 from vignette.config import Settings
 from vignette.records import PortraitStatus
 from vignette.system.facade import StorySystem
+
+if TYPE_CHECKING:
+    from loguru import Record
 
 MAX_PAYLOAD_BYTES = 20_000
 
@@ -66,6 +70,7 @@ def test_an_event_answered_503_twice_is_delivered_on_the_third_attempt_with_one_
     start_system: Callable[..., StorySystem],
     receiver: WebhookReceiver,
     outcomes: Outcomes,
+    logs: list[Record],
 ) -> None:
     receiver.answer = lambda event_id, attempt: 503 if attempt <= 2 else 200
     system = start_system(hooked_settings())
@@ -73,6 +78,13 @@ def test_an_event_answered_503_twice_is_delivered_on_the_third_attempt_with_one_
 
     delivered = receiver.wait_for_delivered(3)
     outcomes.wait("delivered", 3)
+    retried = [r for r in logs if r["extra"].get("outcome") == "retried"]
+    assert len(retried) == 6
+    assert {r["extra"]["cause"] for r in retried} == {"HTTP 503: {}"}  # the receiver's body
+    assert all(r["extra"]["story_id"] in ids for r in retried)
+    shown = "".join(f"{r['message']}{r['extra']}" for r in logs)
+    assert SECRET[6:] not in shown
+    assert SECRET[6:] not in "".join(f"{item.last_error}" for item in system.webhooks.list())
 
     assert receiver.invalid == []
     assert {event.attempt for event in delivered.values()} == {3}
