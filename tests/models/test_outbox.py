@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 
-from peewee import Database
+from peewee import Database, fn
 
 from tests.models.rows import claim, insert, store
-from vignette.models import outbox
+from vignette.models import SCHEMA_VERSION, SchemaVersion, open_database, outbox
 from vignette.models.outbox import EventStatus
-from vignette.models.tables import WebhookEventRow
+from vignette.models.tables import WebhookEndpointRow, WebhookEventRow
 
 ALL = ("portrait.stored", "portrait.failed", "portrait.skipped", "story.deleted")
 
@@ -79,3 +79,16 @@ def test_a_retry_is_not_due_before_its_time(db: Database) -> None:
 
     assert outbox.claim_events(db, "a", lease_s=60, limit=8) == []
     assert outbox.next_due_at(db) is not None
+
+
+def test_a_database_from_before_webhooks_gets_the_outbox_without_a_new_version(
+    db: Database, database_url: str
+) -> None:
+    db.drop_tables([WebhookEventRow, WebhookEndpointRow])
+    assert not db.table_exists("webhook_events")
+
+    reopened = open_database(database_url)
+
+    assert reopened.table_exists("webhook_events")
+    assert reopened.table_exists("webhook_endpoints")
+    assert SchemaVersion.select(fn.MAX(SchemaVersion.version)).scalar() == SCHEMA_VERSION
