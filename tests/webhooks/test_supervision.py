@@ -9,6 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from tests.fakes.webhook_receiver import WebhookReceiver
+from tests.webhooks.conftest import Outcomes
+from vignette.actors import webhooks
 from vignette.actors.webhooks import Outcome, WebhookDispatcher
 from vignette.config import Settings
 from vignette.models.outbox import OutboxEvent
@@ -71,3 +73,34 @@ def test_a_bug_while_sending_is_recorded_as_a_failed_attempt_and_retried(
     assert failed.is_set()
     assert delivery is not None
     assert delivery.attempts == 2
+
+
+def test_an_attempt_without_a_whole_answer_in_time_fails_and_the_event_is_sent_again(
+    hooked_settings: Callable[..., Settings],
+    start_system: Callable[..., StorySystem],
+    receiver: WebhookReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    outcomes: Outcomes,
+) -> None:
+    released = threading.Event()
+    monkeypatch.setattr(webhooks, "DELIVERY_TIMEOUT_S", 0.1)
+
+    def hang_first(event_id: str, attempt: int) -> int:
+        if attempt == 1:
+            released.wait(10)  # far past the dispatcher's deadline
+        return 200
+
+    receiver.answer = hang_first
+    system = start_system(hooked_settings())
+    system.submit_story(title="T", body="B.", image_generation_prompt="a portrait")
+
+    [retried] = outcomes.wait("retried")
+    receiver.wait_for_ids(1)
+    delivered = receiver.wait_for_delivered(1)
+    released.set()
+
+    assert list(delivered) == [retried]
+    assert delivered[retried].attempt == 2
+    event = system.webhooks.get(retried)
+    assert event is not None
+    assert event.attempts == 2

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +49,8 @@ from vignette.webhooks.sender import DELIVERY_TIMEOUT_S, Answer, WebhookSender
 DISPATCHER_NAME = "webhook dispatcher"
 # A claim's lease: longer than one attempt may take, so a live sender never loses its claim.
 LEASE_S = 4 * DELIVERY_TIMEOUT_S
+# How long past its timeout an attempt may take before it counts as failed.
+ATTEMPT_MARGIN_S = 1.0
 # Events claimed together and sent at once (one thread each), per message; between two
 # batches other messages (a stop) get in.
 BATCH = 8
@@ -174,9 +177,20 @@ class WebhookDispatcher(pykka.ThreadingActor):
             threading.Thread(
                 target=self._send, args=(event, answers), name="webhook-send", daemon=True
             ).start()
-        for _ in events:  # every attempt ends within its timeout
-            event, answer = answers.get(timeout=2 * DELIVERY_TIMEOUT_S)
+        # httpx bounds each read by the timeout, not the whole exchange: an attempt still
+        # going at the deadline is a failed one (its thread is left to end on its own).
+        deadline = time.monotonic() + DELIVERY_TIMEOUT_S + ATTEMPT_MARGIN_S
+        waiting = {event.id: event for event in events}
+        while waiting:
+            try:
+                event, answer = answers.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            del waiting[event.id]
             self._owed.append((event, self._outcome(event, answer), answer))
+        for event in waiting.values():
+            late = Answer(error=f"timeout: no whole answer within {DELIVERY_TIMEOUT_S:g} s")
+            self._owed.append((event, self._outcome(event, late), late))
         self._record_owed()
         return len(events) == BATCH
 
