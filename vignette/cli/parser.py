@@ -107,7 +107,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     hooks = commands.add_parser(
         "webhooks",
         parents=[common],
-        help="webhook helpers: make a signing secret",
+        help="webhooks: make a signing secret",
         description="Completion events are POSTed to webhooks.url, signed with the secret in "
         "VIGNETTE_WEBHOOK_SECRET (Standard Webhooks).",
     )
