@@ -23,6 +23,7 @@ RANKS = {
     "recraft": 4,
     "writers": 4,
     "models": 4,
+    "webhooks": 4,
     "actors": 5,
     "system": 6,
     "api": 7,

@@ -6,6 +6,8 @@ the whole process, like the portrait side itself (one `StorySystem` per process)
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -76,6 +78,37 @@ DATABASE_RETRIES = Counter(
     ["call"],
     registry=REGISTRY,
 )
+WEBHOOK_DELIVERIES = Counter(
+    "vignette_webhook_deliveries",
+    "Webhook attempts by outcome: delivered, retried (sent again later), failed (schedule "
+    "spent; the event is kept), disabled (the endpoint answered 410), lost (another "
+    "instance took the event back meanwhile).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+WEBHOOK_OLDEST_UNDELIVERED = Gauge(
+    "vignette_webhook_oldest_undelivered_seconds",
+    "Age of the oldest webhook event in the outbox not yet delivered (nor failed); 0 if none.",
+    registry=REGISTRY,
+)
+WEBHOOK_ENDPOINT_DISABLED = Gauge(
+    "vignette_webhook_endpoint_disabled",
+    "1 while the webhook endpoint is disabled (it answered 410 Gone), else 0.",
+    registry=REGISTRY,
+)
+# When the oldest undelivered event was written (Unix time), as the dispatcher last read it.
+_oldest_undelivered: list[float | None] = [None]
+WEBHOOK_OLDEST_UNDELIVERED.set_function(
+    lambda: (
+        0.0 if _oldest_undelivered[0] is None else max(0.0, time.time() - _oldest_undelivered[0])
+    )
+)
+
+
+def webhook_outbox_seen(oldest_undelivered: float | None, endpoint_disabled: bool) -> None:
+    """What the dispatcher last read of the outbox: its oldest undelivered event's time."""
+    _oldest_undelivered[0] = oldest_undelivered
+    WEBHOOK_ENDPOINT_DISABLED.set(1 if endpoint_disabled else 0)
 
 
 STORAGE_RETRIES = Counter(

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import pykka
 from pykka.typing import ActorMemberMixin, proxy_method
 
+from vignette.actors.outbox import EventOutbox
 from vignette.models import (
     DATABASE_ERRORS,
     Database,
@@ -37,11 +38,15 @@ class DocumentActor(pykka.ThreadingActor):
     use_daemon_thread = True
 
     def __init__(
-        self, db: Database, on_change: Callable[[Sequence[str]], None] = lambda ids: None
+        self,
+        db: Database,
+        on_change: Callable[[Sequence[str]], None] = lambda ids: None,
+        outbox: EventOutbox | None = None,
     ) -> None:
         super().__init__()
         self._db = db
         self._on_change = on_change
+        self._outbox = outbox
 
     def on_start(self) -> None:
         self._db.connect(reuse_if_open=True)
@@ -53,6 +58,11 @@ class DocumentActor(pykka.ThreadingActor):
         if story_ids:
             self._on_change(story_ids)
         return story_ids
+
+    def _settling(self, write: Callable[[], list[str]]) -> list[str]:
+        """Run a write that settles portraits (returning their story ids); with webhooks
+        on, their events are written in the same transaction, then the dispatcher woken."""
+        return write() if self._outbox is None else self._outbox.settling(self._db, write)
 
     # Stories ------------------------------------------------------------------------------
 
@@ -80,7 +90,10 @@ class DocumentActor(pykka.ThreadingActor):
 
     def delete_story(self, story_id: str, deadline: float | None = None) -> str | None:
         """Delete a story; return the storage id its portrait had, if any."""
-        storage_id = stories.delete_story(self._db, story_id, deadline)
+        if self._outbox is None:
+            storage_id = stories.delete_story(self._db, story_id, deadline)
+        else:
+            storage_id = self._outbox.deleting(self._db, story_id, deadline)
         self._on_change([story_id])
         return storage_id
 
@@ -120,10 +133,10 @@ class DocumentActor(pykka.ThreadingActor):
 
     def expire_leases(self, error: str) -> list[str]:
         """Fail portraits whose lease ran out or whose instance's heartbeat expired."""
-        return self._changed(portraits.expire_leases(self._db, error))
+        return self._changed(self._settling(lambda: portraits.expire_leases(self._db, error)))
 
     def fail_orphans(self, owner: str, held: Sequence[str], error: str) -> list[str]:
-        return self._changed(portraits.fail_orphans(owner, held, error))
+        return self._changed(self._settling(lambda: portraits.fail_orphans(owner, held, error)))
 
     def count_pending(self) -> int:
         return portraits.count_pending()
@@ -141,7 +154,15 @@ class DocumentActor(pykka.ThreadingActor):
         deadline: float | None = None,
     ) -> FileInfo | None:
         """Record a stored image's row and settle the story on it, in one transaction."""
-        info = portraits.store_portrait(self._db, job, sha256, size, content_type, deadline)
+        stored: list[FileInfo] = []
+
+        def store() -> list[str]:
+            info = portraits.store_portrait(self._db, job, sha256, size, content_type, deadline)
+            stored[:] = [] if info is None else [info]
+            return [job.story_id] if stored else []
+
+        self._settling(store)
+        info = stored[0] if stored else None
         if info is not None:
             self._on_change([job.story_id])
         return info
@@ -150,16 +171,26 @@ class DocumentActor(pykka.ThreadingActor):
         self, job: PortraitJob, status: PortraitStatus, error: str, deadline: float | None = None
     ) -> bool:
         """Record a failed or skipped portrait; False if the claim is gone."""
-        settled = portraits.fail_portrait(self._db, job, status, error, deadline)
+        settled = bool(
+            self._settling(
+                lambda: (
+                    [job.story_id]
+                    if portraits.fail_portrait(self._db, job, status, error, deadline)
+                    else []
+                )
+            )
+        )
         if settled:
             self._on_change([job.story_id])
         return settled
 
     def fail_generating(self, error: str, started_before: datetime | None = None) -> list[str]:
-        return self._changed(portraits.fail_generating(error, started_before))
+        return self._changed(
+            self._settling(lambda: portraits.fail_generating(error, started_before))
+        )
 
     def fail_stale(self, error: str, older_than_s: float) -> list[str]:
-        return self._changed(portraits.fail_stale(error, older_than_s))
+        return self._changed(self._settling(lambda: portraits.fail_stale(error, older_than_s)))
 
     # Stored files -------------------------------------------------------------------------
 

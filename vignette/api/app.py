@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from vignette.api import files, gallery, operations, stories
+from vignette.api import files, gallery, operations, stories, webhooks
 from vignette.api.auth import AccessLog, TokenCheck
 from vignette.api.csrf import docs_router
 from vignette.api.error_handlers import add_error_handlers
@@ -38,6 +38,7 @@ def create_app(system: StorySystem) -> FastAPI:
             {"name": "stories", "description": "Patient stories and their portraits"},
             {"name": "files", "description": "Stored portrait images"},
             {"name": "operations", "description": "Health and metrics"},
+            {"name": "webhooks", "description": "Signed completion events and their delivery"},
         ],
         responses={
             400: error_answer("The Host is not served (server.allowed_hosts)"),
@@ -66,6 +67,7 @@ def create_app(system: StorySystem) -> FastAPI:
     app.add_middleware(RequestGuard, hosts=served_hosts(server))
     app.add_middleware(AccessLog)
     routers = [stories.router, files.router, operations.router, gallery.router, docs_router]
+    routers.append(webhooks.router)
     for router in routers:
         app.include_router(router)
     add_error_handlers(app, [route for router in routers for route in router.routes])

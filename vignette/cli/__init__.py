@@ -19,6 +19,7 @@ from vignette.cli.serve import serve
 from vignette.cli.status import status
 from vignette.cli.storage import storage
 from vignette.cli.token import token
+from vignette.cli.webhooks import webhooks
 from vignette.config import ConfigError, Settings, load_settings
 from vignette.config.logging import configure_logging
 from vignette.errors import VignetteError
@@ -30,6 +31,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "status": status,
     "token": token,
     "storage": storage,
+    "webhooks": webhooks,
 }
 
 

@@ -140,6 +140,19 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "migrate", parents=[common], help="copy every stored file to another backend"
     )
     migrate.add_argument("--to", choices=["s3"], required=True, help="the backend to copy to")
+    hooks = commands.add_parser(
+        "webhooks",
+        parents=[common],
+        help="webhooks: make a signing secret",
+        description="Completion events are POSTed to webhooks.url, signed with the secret in "
+        "VIGNETTE_WEBHOOK_SECRET (Standard Webhooks).",
+    )
+    hook_commands = hooks.add_subparsers(dest="webhooks_command", metavar="ACTION", required=True)
+    hook_commands.add_parser(
+        "secret",
+        parents=[common],
+        help="print a fresh whsec_ signing secret, alone on standard output's last line",
+    )
     # How the user runs the program again, for advice in messages: 'python runner.py'
     # from a checkout, else the name it was run as ('vignette').
     program = f"python {parser.prog}" if parser.prog.endswith(".py") else parser.prog

@@ -11,6 +11,7 @@ from vignette.cli.output import plural
 from vignette.config import Settings
 from vignette.records import PortraitStatus
 from vignette.system.reads import read_counts
+from vignette.system.webhooks import read_outbox_status
 
 # A `generating` portrait whose lease has expired: shown apart, changed by nothing here.
 STALE = "generating (stale)"
@@ -49,4 +50,22 @@ def status(settings: Settings, args: argparse.Namespace) -> int:
         for code, count in sorted(by_code.items(), key=lambda item: -item[1]):
             codes.add_row(code, str(count))
         Console().print(codes)
+    if settings.webhooks.url:
+        _webhooks(settings)
     return 0
+
+
+def _webhooks(settings: Settings) -> None:
+    outbox = read_outbox_status(settings)
+    table = Table(title="Webhook events by state")
+    table.add_column("state")
+    table.add_column("events", justify="right")
+    for state, count in outbox.by_status.items():
+        table.add_row(state, str(count))
+    Console().print(table)
+    if outbox.disabled is not None:
+        Console().print(
+            f"webhook endpoint disabled since {outbox.disabled.disabled_at:%Y-%m-%d %H:%M:%S} "
+            f"UTC: {outbox.disabled.reason}; retrying an event enables it again",
+            highlight=False,
+        )

@@ -12,6 +12,7 @@ from vignette.config.settings import (
     StorySettings,
     load_settings,
 )
+from vignette.config.webhooks import WebhookSettings
 
 __all__ = [
     "ConfigError",
@@ -23,5 +24,6 @@ __all__ = [
     "Settings",
     "StorageSettings",
     "StorySettings",
+    "WebhookSettings",
     "load_settings",
 ]

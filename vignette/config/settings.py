@@ -57,6 +57,7 @@ from vignette.config.loading import (
 )
 from vignette.config.paths import resolve_paths
 from vignette.config.recraft_rules import RecraftModel
+from vignette.config.webhooks import PreviousWebhookSecret, WebhookSecret, WebhookSettings
 
 DEFAULT_FILE = Path(__file__).with_name("default.toml")
 
@@ -224,8 +225,11 @@ class Settings(BaseSettings):
     stories: StorySettings
     server: ServerSettings
     logging: LoggingSettings
+    webhooks: WebhookSettings
     recraft_api_key: Secret = _api_key("RECRAFT_API_KEY")
     openai_api_key: Secret = _api_key("OPENAI_API_KEY")
+    webhook_secret: WebhookSecret = _api_key("VIGNETTE_WEBHOOK_SECRET")
+    webhook_secret_previous: PreviousWebhookSecret = _api_key("VIGNETTE_WEBHOOK_SECRET_PREVIOUS")
 
     def __init__(self, **values: Any) -> None:
         try:

@@ -1,6 +1,6 @@
-"""The tables: stories, stored files (Convex's `_storage`), API tokens and the schema
-version; the ids their rows get, and how their times are stored (naive UTC) and read back
-(aware)."""
+"""The tables: stories, stored files (Convex's `_storage`), API tokens, the webhook outbox
+and the schema version; the ids their rows get, and how their times are stored (naive UTC)
+and read back (aware)."""
 
 from __future__ import annotations
 
@@ -149,6 +149,45 @@ class FailureCountRow(BaseModel):
         primary_key = CompositeKey("code", "shard")
 
 
+class WebhookEventRow(BaseModel):
+    """A webhook event in the outbox, written in the transaction that caused it; its id is
+    the `webhook-id` of every attempt. `pending` until `next_attempt_at`, `sending` while an
+    instance holds it (until `lease_until`), then `delivered` or `failed` (kept)."""
+
+    id = CharField(primary_key=True, max_length=32)
+    # One event per (type, story, portrait attempt): a write tried twice records it once.
+    key = CharField(max_length=120, unique=True)
+    type = CharField(max_length=32)
+    story_id = CharField(max_length=32)
+    payload = TextField()
+    status = CharField(max_length=16)
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField()
+    owner = CharField(max_length=100, null=True)
+    lease_until = DateTimeField(null=True)
+    last_status_code = IntegerField(null=True)
+    last_error = TextField(null=True)
+    created_at = DateTimeField(default=utc_now)
+    updated_at = DateTimeField(default=utc_now)
+
+    class Meta:
+        table_name = "webhook_events"
+        # The claim query: due pending events, oldest due first.
+        indexes = ((("status", "next_attempt_at"), False),)
+
+
+class WebhookEndpointRow(BaseModel):
+    """A webhook URL that answered 410 Gone: nothing more is sent to it until it is enabled
+    again. Keyed by the URL's sha256 (the URL may be long and may carry a token)."""
+
+    id = CharField(primary_key=True, max_length=64)
+    disabled_at = DateTimeField()
+    reason = TextField()
+
+    class Meta:
+        table_name = "webhook_endpoints"
+
+
 ALL_TABLES: list[type[BaseModel]] = [
     StoredFile,
     StoryRow,
@@ -157,6 +196,8 @@ ALL_TABLES: list[type[BaseModel]] = [
     InstanceRow,
     StoryCountRow,
     FailureCountRow,
+    WebhookEventRow,
+    WebhookEndpointRow,
 ]
 
 

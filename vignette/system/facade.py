@@ -11,6 +11,7 @@ from typing import Self
 import pykka
 
 from vignette.actors.messages import ASK_TIMEOUT_S, PortraitSideStatus
+from vignette.actors.outbox import Wakeup
 from vignette.actors.supervisor import SupervisorProxy
 from vignette.config import Settings
 from vignette.errors import StoryGenerationError, StoryNotFound
@@ -21,6 +22,7 @@ from vignette.system.events import PortraitEvents
 from vignette.system.files import OpenedFile
 from vignette.system.process import sole_system
 from vignette.system.stopping import stop_actors
+from vignette.system.webhooks import WebhookDeliveries
 from vignette.system.wiring import Actors, start_actors
 from vignette.writers.base import StoryWriter
 
@@ -52,6 +54,8 @@ class StorySystem(AsyncTwins, PortraitEvents):
         self._stories = actors.stories
         self._store = actors.store
         self._stopped = False
+        # The webhook outbox: events with their attempts, one sent again.
+        self.webhooks = WebhookDeliveries(actors.db, settings.webhooks.url, Wakeup(actors.webhooks))
 
     @classmethod
     def start(

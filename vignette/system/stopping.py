@@ -41,9 +41,9 @@ def stop_actors(actors: Actors, grace_s: float) -> None:
             "portraits in flight could not be wound down: {}", describe(error)
         )
     refs: list[pykka.ActorRef[Any]] = [ref for ref in actors.refs if ref.is_alive()]
-    supervisor = actors.supervisor.ref
-    if supervisor is not None:
-        refs.insert(2, supervisor)  # after the document and storage actors, as it started
+    for child in (actors.webhooks.ref, actors.supervisor.ref):
+        if child is not None:  # after the document and storage actors, as they started
+            refs.insert(2, child)
     deadline = time.monotonic() + ACTORS_STOP_S
     for ref in reversed(refs):
         with contextlib.suppress(pykka.Timeout, pykka.ActorDeadError):

@@ -30,6 +30,7 @@ from vignette.recraft.client import RecraftClient
 from vignette.storage import open_file_store
 from vignette.storage.staging import Staging
 from vignette.system.changes import ChangeFeed
+from vignette.system.webhooks import webhook_sender_factory, webhook_side
 from vignette.writers.base import StoryWriter
 from vignette.writers.openai import OpenAIWriter
 from vignette.writers.template import TemplateWriter
@@ -88,6 +89,8 @@ class Actors:
     supervisor: Address[SupervisorProxy]
     stories: StoryProxy
     store: StoryStore
+    # The webhook dispatcher's incarnation of the moment, when webhooks.url is set.
+    webhooks: Address[Any]
 
 
 def start_actors(
@@ -113,6 +116,8 @@ def start_actors(
             "portraits.allow_insecure_urls is on: http and local image URLs are fetched; "
             "use this for local testing only"
         )
+    # Before anything starts: a webhook URL the SSRF guard refuses, or no secret, stops it.
+    sender_factory = webhook_sender_factory(settings) if settings.webhooks.url else None
     db = open_database(settings.database.url)
     changes = ChangeFeed()
     staging = Staging(Path(settings.storage.path))
@@ -121,18 +126,24 @@ def start_actors(
         logger.info("removed {} staging directories left by stopped processes", swept)
     refs: list[pykka.ActorRef[Any]] = []
     supervisor: Address[SupervisorProxy] = Address()
+    dispatcher: Address[Any] = Address()
+    # One instance id for every incarnation of the supervisor and the dispatcher.
+    instance = new_instance_id()
+    hooks = None
+    if sender_factory is not None:
+        hooks = webhook_side(settings, db, instance, dispatcher, sender_factory)
 
     def started(ref: pykka.ActorRef[Any]) -> pykka.ActorProxy[Any]:
         refs.append(ref)
         return ref.proxy()
 
     try:
-        document = cast(DocumentProxy, started(DocumentActor.start(db, changes.notify)))
+        outbox = None if hooks is None else hooks.outbox
+        document = cast(DocumentProxy, started(DocumentActor.start(db, changes.notify, outbox)))
         files = open_file_store(settings.storage)
         storage = cast(StorageProxy, started(StorageActor.start(files, document)))
         portrait_files = PortraitFiles(files, document)
-        # One instance id and one set of call limits for every incarnation of the supervisor.
-        instance = new_instance_id()
+        # One set of call limits for every incarnation of the supervisor.
         portraits = settings.portraits
         limits = CallLimits(portraits.rate_limit_per_minute, portraits.max_calls_per_hour)
 
@@ -159,6 +170,8 @@ def start_actors(
             )
 
         children = [Child(SUPERVISOR_NAME, start_supervisor, supervisor)]
+        if hooks is not None:
+            children.append(hooks.child)
         root = cast(RootProxy, started(Root.start(children, portraits)))
         root.status().get(timeout=ASK_TIMEOUT_S)  # the root has started its children
         store = StoryStore(document, supervisor, settings.recraft.prompt_limit)
@@ -169,8 +182,10 @@ def start_actors(
     except Exception:
         for ref in reversed(refs):
             ref.stop()
-            if ref.actor_class is Root and supervisor.ref is not None:
-                supervisor.ref.stop()
+            if ref.actor_class is Root:
+                for child in (dispatcher.ref, supervisor.ref):
+                    if child is not None:
+                        child.stop()
         staging.close()
         raise
     return Actors(
@@ -185,4 +200,5 @@ def start_actors(
         supervisor,
         stories,
         store,
+        dispatcher,
     )
