@@ -27,6 +27,7 @@ from vignette.errors import (
     SystemAlreadyRunning,
     VignetteError,
 )
+from vignette.paging import InvalidCursor, StoryPage
 from vignette.records import PortraitErrorCode, PortraitStatus, Story
 from vignette.system.facade import StorySystem
 
@@ -35,6 +36,7 @@ logging.getLogger("vignette").addHandler(logging.NullHandler())
 
 __all__ = [
     "ConfigError",
+    "InvalidCursor",
     "InvalidStory",
     "PortraitConflict",
     "PortraitErrorCode",
@@ -44,6 +46,7 @@ __all__ = [
     "Story",
     "StoryGenerationError",
     "StoryNotFound",
+    "StoryPage",
     "StorySystem",
     "SystemAlreadyRunning",
     "VignetteError",
