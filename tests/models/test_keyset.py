@@ -14,7 +14,8 @@ from vignette.records import PortraitStatus, Story
 
 
 def every_page(limit: int, status: PortraitStatus | None = None) -> list[list[Story]]:
-    pages, cursor = [], None
+    pages: list[list[Story]] = []
+    cursor: str | None = None
     while True:
         after = None if cursor is None else decode_cursor(cursor)
         page = page_of(stories.list_stories(status, limit + 1, after), limit)
