@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from vignette.api import files, gallery, operations, stories
+from vignette.api import files, gallery, operations, stories, story_page
 from vignette.api.auth import AccessLog, TokenCheck
 from vignette.api.csrf import docs_router
 from vignette.api.error_handlers import add_error_handlers
@@ -56,16 +56,26 @@ def create_app(system: StorySystem) -> FastAPI:
     # The last added runs first: every request is logged; Host and Origin are checked
     # before the token, and the token before the body is read.
     server = system.settings.server
+    tokens = ApiTokens(system.settings.database.url)
+    # The pages say when their buttons need a token (vignette.api.gallery.token_needed).
+    app.state.tokens, app.state.tokens_always = tokens, not is_loopback(server.host)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(
         TokenCheck,
-        tokens=ApiTokens(system.settings.database.url),
+        tokens=tokens,
         private_reads=server.private_reads,
-        always=not is_loopback(server.host),
+        always=app.state.tokens_always,
     )
     app.add_middleware(RequestGuard, hosts=served_hosts(server))
     app.add_middleware(AccessLog)
-    routers = [stories.router, files.router, operations.router, gallery.router, docs_router]
+    routers = [
+        stories.router,
+        files.router,
+        operations.router,
+        gallery.router,
+        story_page.router,
+        docs_router,
+    ]
     for router in routers:
         app.include_router(router)
     add_error_handlers(app, [route for router in routers for route in router.routes])
