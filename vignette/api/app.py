@@ -14,6 +14,7 @@ from vignette.api.auth import AccessLog, TokenCheck
 from vignette.api.csrf import docs_router
 from vignette.api.error_handlers import add_error_handlers
 from vignette.api.guards import RequestGuard, is_loopback, served_hosts
+from vignette.api.head import HeadAsGet
 from vignette.api.limits import MAX_BODY_BYTES, BodySizeLimit
 from vignette.api.openapi import VignetteAPI, error_answer
 from vignette.system.facade import StorySystem
@@ -54,11 +55,12 @@ def create_app(system: StorySystem) -> FastAPI:
     if system.settings.stories.writer == "template":
         app.topics = TOPICS
     # The last added runs first: every request is logged; Host and Origin are checked
-    # before the token, and the token before the body is read.
+    # before the token, and the token before the body is read; a HEAD runs as its GET.
     server = system.settings.server
     tokens = ApiTokens(system.settings.database.url)
     # The pages say when their buttons need a token (vignette.api.gallery.token_needed).
     app.state.tokens, app.state.tokens_always = tokens, not is_loopback(server.host)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(
         TokenCheck,

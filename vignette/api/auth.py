@@ -120,11 +120,13 @@ class AccessLog:
             await self.app(scope, receive, watched_send)
         finally:
             caller = scope.get("state", {}).get("caller")
-            logger.bind(step="http", status=status, caller=caller).info(
-                "{} {} {} {:.1f} ms caller={}",
-                scope["method"],
-                scope["path"],
-                status,
-                (time.perf_counter() - started) * 1000,
-                caller or "-",
-            )
+            method, path = scope["method"], scope["path"]
+            elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+            logger.bind(
+                step="http",
+                method=method,
+                path=path,
+                status=status,
+                duration_ms=elapsed_ms,
+                caller=caller,
+            ).info("{} {} {} {:.1f} ms caller={}", method, path, status, elapsed_ms, caller or "-")
