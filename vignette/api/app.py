@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from vignette.api import files, gallery, operations, stories, story_page
 from vignette.api.auth import AccessLog, TokenCheck
-from vignette.api.csrf import docs_router
+from vignette.api.docs import add_docs_assets, docs_router
 from vignette.api.error_handlers import add_error_handlers
 from vignette.api.guards import RequestGuard, is_loopback, served_hosts
 from vignette.api.head import HeadAsGet
@@ -48,7 +48,9 @@ def create_app(system: StorySystem) -> FastAPI:
             ),
             503: error_answer("Vignette is stopping, or did not answer in time"),
         },
-        docs_url=None,  # served by vignette.api.csrf, which gives the page its CSRF token
+        # Served by vignette.api.docs, from local files, with the page's CSRF token.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.system = system  # what the routes receive (vignette.api.dependencies)
     app.prompt_limit = system.settings.recraft.prompt_limit
@@ -80,5 +82,6 @@ def create_app(system: StorySystem) -> FastAPI:
     ]
     for router in routers:
         app.include_router(router)
+    add_docs_assets(app)
     add_error_handlers(app, [route for router in routers for route in router.routes])
     return app
