@@ -116,6 +116,10 @@ def test_a_file_is_served_a_byte_range_at_a_time(
     assert cached.status_code == 304
 
 
+def to_stderr(message: str) -> None:
+    sys.stderr.write(message)
+
+
 @pytest.fixture
 def json_logging(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], list[dict]]]:  # type: ignore[type-arg]
     """The daemon's logging set-up with `logging.json = true`; the JSON lines it wrote."""
@@ -127,7 +131,8 @@ def json_logging(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], li
 
     yield lines
     logger.remove()
-    logger.add(sys.stderr)  # loguru's own default, as the other tests expect
+    # loguru's own default, as the other tests expect: stderr as it is at each write.
+    logger.add(to_stderr)
 
 
 def test_each_request_gets_one_json_access_line_naming_its_caller_not_its_token(

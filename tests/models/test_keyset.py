@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import pytest
@@ -67,7 +68,17 @@ def test_a_cursor_round_trips_and_a_made_up_one_is_refused_by_name(db: Database)
     story = insert(db)
     position = position_of(story)
     assert decode_cursor(encode_cursor(position)) == position
-    for bad in ["", "not a cursor!", "eHx5", encode_cursor(position)[:-6], "w6k"]:
+    cursor = encode_cursor(position)
+    assert re.fullmatch(r"[0-9a-f]+\.[0-9a-f]{32}", cursor)
+    for bad in [
+        "",
+        "not a cursor!",
+        "12.",
+        ".abc",
+        "xyz.abc",
+        "1234567890abcdef.ab",
+        f"{cursor}\n",
+    ]:
         with pytest.raises(InvalidCursor, match="cursor") as caught:
             decode_cursor(bad)
         assert repr(bad) in str(caught.value)

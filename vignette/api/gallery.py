@@ -18,7 +18,8 @@ from vignette.api.csrf import give_token, page_token
 from vignette.api.dependencies import System
 from vignette.api.explanations import explain
 from vignette.api.schemas import file_url
-from vignette.api.stories import MAX_CURSOR_CHARS, read_page
+from vignette.api.stories import read_page
+from vignette.paging import CURSOR_PATTERN
 from vignette.records import PortraitStatus, Story
 from vignette.system.facade import StorySystem
 from vignette.system.tokens import ApiTokens
@@ -193,7 +194,7 @@ def gallery_page(
         PortraitStatus | None, Query(description="only stories whose portrait is in this state")
     ] = None,
     cursor: Annotated[
-        str | None, Query(max_length=MAX_CURSOR_CHARS, description="where older stories start")
+        str | None, Query(pattern=CURSOR_PATTERN, description="where older stories start")
     ] = None,
 ) -> HTMLResponse:
     return render(request, system, status, cursor)

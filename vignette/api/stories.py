@@ -12,12 +12,11 @@ from vignette.api.dependencies import System
 from vignette.api.openapi import BODY_ERRORS, NOT_FOUND, error_answer
 from vignette.api.schemas import GenerateIn, StoryIn, StoryList, StoryOut
 from vignette.errors import InvalidStory, StoryGenerationError, StoryNotFound
-from vignette.paging import InvalidCursor, StoryPage
+from vignette.paging import CURSOR_PATTERN, InvalidCursor, StoryPage
 from vignette.records import PortraitStatus
 from vignette.system.facade import StorySystem
 
 MAX_LIST_LIMIT = 500
-MAX_CURSOR_CHARS = 200
 
 router = APIRouter(prefix="/api/stories", tags=["stories"])
 
@@ -76,7 +75,7 @@ def list_stories(
     cursor: Annotated[
         str | None,
         Query(
-            max_length=MAX_CURSOR_CHARS,
+            pattern=CURSOR_PATTERN,
             description="the previous answer's `next_cursor`: the page after it",
         ),
     ] = None,
