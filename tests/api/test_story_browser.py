@@ -89,6 +89,11 @@ def test_a_story_page_opens_from_its_card_and_older_stories_are_a_click_away(
             expect(main.locator(".facts")).to_contain_text("Portrait stored")
             page.screenshot(path=str(tmp_path / "story.png"), full_page=True)
             keep(tmp_path / "story.png")
+            # At a phone's width the portrait and the text stack, nothing wider than it.
+            page.set_viewport_size({"width": 390, "height": 844})
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            assert image.evaluate("i => i.getBoundingClientRect().right") <= 390
+            page.set_viewport_size({"width": 1280, "height": 900})
 
             # Regenerate asks first (a paid call), then the page follows the new portrait.
             page.get_by_role("button", name="Regenerate portrait").click()
