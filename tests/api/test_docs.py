@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.browser import CHROMIUM_ARGS, WAIT_MS, served
@@ -41,6 +42,7 @@ def test_the_vendored_swagger_ui_reads_openapi_3_1(client: TestClient) -> None:
     assert "OpenAPI 3.1" in bundle.text or "openapi31" in bundle.text.lower()
 
 
+@pytest.mark.sqlite_only
 def test_swagger_ui_renders_offline_in_headless_chromium(
     chromium: Path, system: StorySystem
 ) -> None:

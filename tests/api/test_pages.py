@@ -67,17 +67,14 @@ def test_a_cursor_works_with_the_state_filter(client: TestClient, system: StoryS
     assert rest["next_cursor"] is None
 
 
-@pytest.mark.parametrize("cursor", ["nonsense!", "eHx5", "MjAyNnwxMjM", "x" * 201, ""])
-def test_a_cursor_no_page_gave_out_is_refused_with_422_naming_it(
-    client: TestClient, cursor: str
-) -> None:
+def test_a_cursor_no_page_gave_out_is_refused_with_422_naming_it(client: TestClient) -> None:
     add(client, 1)
 
-    answer = client.get("/api/stories", params={"cursor": cursor})
-
-    assert answer.status_code == 422, answer.text
-    (problem,) = answer.json()["detail"]
-    assert problem["loc"] == ["query", "cursor"]
+    for cursor in ["nonsense!", "eHx5", "12.", "zz.0123", "1234567890abcdef.ab", "x" * 201, ""]:
+        answer = client.get("/api/stories", params={"cursor": cursor})
+        assert answer.status_code == 422, (cursor, answer.text)
+        (problem,) = answer.json()["detail"]
+        assert problem["loc"] == ["query", "cursor"]
     assert client.get("/api/stories").json()["stories"]  # nothing lost
 
 
