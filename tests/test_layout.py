@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "vignette"
 # A room may import only from rooms of a lower rank.
 RANKS = {
     "records": 0,
+    "paging": 1,
     "errors": 1,
     "config": 1,
     "instance": 1,

@@ -28,6 +28,7 @@ from vignette.errors import (
     SystemAlreadyRunning,
     VignetteError,
 )
+from vignette.paging import InvalidCursor, StoryPage
 from vignette.records import PortraitErrorCode, PortraitStatus, Story
 from vignette.system.facade import StorySystem
 
@@ -36,6 +37,7 @@ logging.getLogger("vignette").addHandler(logging.NullHandler())
 
 __all__ = [
     "ConfigError",
+    "InvalidCursor",
     "InvalidStory",
     "PortraitConflict",
     "PortraitErrorCode",
@@ -46,6 +48,7 @@ __all__ = [
     "Story",
     "StoryGenerationError",
     "StoryNotFound",
+    "StoryPage",
     "StorySystem",
     "SystemAlreadyRunning",
     "VignetteError",

@@ -9,6 +9,7 @@ from typing import Any, cast
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.api.browser import chromium, live_gallery  # noqa: F401 - fixtures
 from vignette.api import create_app
 from vignette.recraft.client import RecraftClient
 from vignette.system.facade import StorySystem

@@ -32,7 +32,7 @@ def test_a_declared_length_over_the_limit_gets_413(client: TestClient, route: st
 
     assert answer.status_code == 413
     assert answer.json() == {"detail": "the request body is larger than 1,048,576 bytes"}
-    assert client.get("/api/stories").json() == {"stories": []}
+    assert client.get("/api/stories").json() == {"stories": [], "next_cursor": None}
 
 
 def test_a_streamed_body_without_a_length_is_counted_and_gets_413(client: TestClient) -> None:
@@ -45,7 +45,7 @@ def test_a_streamed_body_without_a_length_is_counted_and_gets_413(client: TestCl
     assert "content-length" not in answer.request.headers
     assert answer.status_code == 413
     assert answer.json() == {"detail": "the request body is larger than 1,048,576 bytes"}
-    assert client.get("/api/stories").json() == {"stories": []}
+    assert client.get("/api/stories").json() == {"stories": [], "next_cursor": None}
 
 
 def test_a_streamed_body_under_the_limit_is_read_as_usual(client: TestClient) -> None:

@@ -38,7 +38,7 @@ def test_list_is_newest_first_filters_by_state_and_honours_the_limit(
     assert all(s["image_url"] == f"/api/files/{s['storage_id']}" for s in stored)
     only_skipped = client.get("/api/stories?status=skipped").json()["stories"]
     assert [s["id"] for s in only_skipped] == [skipped]
-    assert client.get("/api/stories?status=failed").json() == {"stories": []}
+    assert client.get("/api/stories?status=failed").json() == {"stories": [], "next_cursor": None}
 
 
 @pytest.mark.parametrize(

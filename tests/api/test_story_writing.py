@@ -106,7 +106,7 @@ def test_generate_answers_502_with_the_reason_when_the_writer_fails_and_stores_n
         assert answer.json() == {
             "detail": "the story writer failed: the language model answered 503: overloaded"
         }
-        assert client.get("/api/stories").json() == {"stories": []}
+        assert client.get("/api/stories").json() == {"stories": [], "next_cursor": None}
 
 
 def test_generate_answers_502_when_the_writer_writes_a_story_that_breaks_a_limit(
@@ -118,7 +118,7 @@ def test_generate_answers_502_when_the_writer_writes_a_story_that_breaks_a_limit
 
         assert answer.status_code == 502
         assert "title is 201 characters" in answer.json()["detail"]
-        assert client.get("/api/stories").json() == {"stories": []}
+        assert client.get("/api/stories").json() == {"stories": [], "next_cursor": None}
 
 
 # POST /api/stories ------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from vignette.models import (
     settled,
     stories,
 )
+from vignette.paging import Position
 from vignette.records import FileInfo, PortraitJob, PortraitStatus, Story, StoryDraft
 
 T = TypeVar("T")
@@ -75,8 +76,10 @@ class DocumentActor(pykka.ThreadingActor):
     def get_story(self, story_id: str) -> Story | None:
         return stories.get_story(self._db, story_id)
 
-    def list_stories(self, status: PortraitStatus | None = None, limit: int = 50) -> list[Story]:
-        return stories.list_stories(status, limit)
+    def list_stories(
+        self, status: PortraitStatus | None = None, limit: int = 50, after: Position | None = None
+    ) -> list[Story]:
+        return stories.list_stories(status, limit, after)
 
     def count_by_status(self) -> dict[PortraitStatus, int]:
         return stories.count_by_status()

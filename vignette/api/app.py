@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from vignette.api import files, gallery, operations, stories, webhooks
+from vignette.api import files, gallery, operations, stories, story_page, webhooks
 from vignette.api.auth import AccessLog, TokenCheck
-from vignette.api.csrf import docs_router
+from vignette.api.docs import add_docs_assets, docs_router
 from vignette.api.error_handlers import add_error_handlers
 from vignette.api.guards import RequestGuard, is_loopback, served_hosts
+from vignette.api.head import HeadAsGet
 from vignette.api.limits import MAX_BODY_BYTES, BodySizeLimit
 from vignette.api.openapi import VignetteAPI, error_answer
 from vignette.system.facade import StorySystem
@@ -48,27 +49,41 @@ def create_app(system: StorySystem) -> FastAPI:
             ),
             503: error_answer("Vignette is stopping, or did not answer in time"),
         },
-        docs_url=None,  # served by vignette.api.csrf, which gives the page its CSRF token
+        # Served by vignette.api.docs, from local files, with the page's CSRF token.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.system = system  # what the routes receive (vignette.api.dependencies)
     app.prompt_limit = system.settings.recraft.prompt_limit
     if system.settings.stories.writer == "template":
         app.topics = TOPICS
     # The last added runs first: every request is logged; Host and Origin are checked
-    # before the token, and the token before the body is read.
+    # before the token, and the token before the body is read; a HEAD runs as its GET.
     server = system.settings.server
+    tokens = ApiTokens(system.settings.database.url)
+    # The pages say when their buttons need a token (vignette.api.gallery.token_needed).
+    app.state.tokens, app.state.tokens_always = tokens, not is_loopback(server.host)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(
         TokenCheck,
-        tokens=ApiTokens(system.settings.database.url),
+        tokens=tokens,
         private_reads=server.private_reads,
-        always=not is_loopback(server.host),
+        always=app.state.tokens_always,
     )
     app.add_middleware(RequestGuard, hosts=served_hosts(server))
     app.add_middleware(AccessLog)
-    routers = [stories.router, files.router, operations.router, gallery.router, docs_router]
-    routers.append(webhooks.router)
+    routers = [
+        stories.router,
+        files.router,
+        operations.router,
+        gallery.router,
+        story_page.router,
+        docs_router,
+        webhooks.router,
+    ]
     for router in routers:
         app.include_router(router)
+    add_docs_assets(app)
     add_error_handlers(app, [route for router in routers for route in router.routes])
     return app

@@ -2,14 +2,15 @@
 
 Once any token exists (or while `server.host` is not a loopback address), every `/api/*`
 request and every state-changing request needs `Authorization: Bearer <token>`; reads of
-`/`, `/healthz`, `/metrics`, `/docs` and `GET /api/files/*` stay open unless
-`server.private_reads` is on. A request without the right token gets 401 with
+the pages (`/`, `/stories/*`, `/docs`), `/healthz`, `/metrics` and `GET /api/files/*` stay
+open unless `server.private_reads` is on. A request without the right token gets 401 with
 `WWW-Authenticate`. The tokens are read from the database for each request that needs one,
 in a worker thread, so a token made or revoked by `vignette token` on any instance counts
 at once.
 
 Every request then gets one access-log line: method, path, status, time and the caller (the
-token's name), never the token.
+token's name), never the token; the same values are bound as the record's extra fields
+(`method`, `path`, `status`, `duration_ms`, `caller`), so JSON logs carry them as fields.
 """
 
 from __future__ import annotations
@@ -120,11 +121,13 @@ class AccessLog:
             await self.app(scope, receive, watched_send)
         finally:
             caller = scope.get("state", {}).get("caller")
-            logger.bind(step="http", status=status, caller=caller).info(
-                "{} {} {} {:.1f} ms caller={}",
-                scope["method"],
-                scope["path"],
-                status,
-                (time.perf_counter() - started) * 1000,
-                caller or "-",
-            )
+            method, path = scope["method"], scope["path"]
+            elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+            logger.bind(
+                step="http",
+                method=method,
+                path=path,
+                status=status,
+                duration_ms=elapsed_ms,
+                caller=caller,
+            ).info("{} {} {} {:.1f} ms caller={}", method, path, status, elapsed_ms, caller or "-")

@@ -1,4 +1,4 @@
-"""CSRF tokens for the pages Vignette serves (the gallery and the API docs).
+"""CSRF tokens for the pages Vignette serves (the gallery, story pages and the API docs).
 
 Double submit: a page gets a random token twice, in a `SameSite=Strict`, `HttpOnly` cookie
 and in its `<meta name="csrf-token">`; its scripts send it back in the `X-CSRF-Token`
@@ -12,14 +12,12 @@ grants.
 from __future__ import annotations
 
 import hmac
-import json
 import re
 import secrets
 from typing import TypeVar
 
-from fastapi import APIRouter, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, Response
+from fastapi import Request
+from fastapi.responses import Response
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 
@@ -59,25 +57,3 @@ def csrf_valid(headers: Headers) -> bool:
     cookie = cookie_parser(headers.get("cookie", "")).get(CSRF_COOKIE, "")
     sent = headers.get(CSRF_HEADER, "")
     return bool(_TOKEN.match(cookie)) and hmac.compare_digest(cookie.encode(), sent.encode())
-
-
-docs_router = APIRouter(include_in_schema=False)
-
-
-@docs_router.get("/docs")
-async def api_docs(request: Request) -> Response:
-    """FastAPI's Swagger UI page, sending the page's CSRF token with every request it makes."""
-    token, new = page_token(request)
-    page = get_swagger_ui_html(openapi_url="/openapi.json", title="Vignette - API docs")
-    interceptor = (
-        "requestInterceptor: (request) => { request.headers["
-        f"{json.dumps(CSRF_HEADER)}] = {json.dumps(token)}; return request; }},"
-    )
-    original = bytes(page.body).decode()
-    html = original.replace(
-        "const ui = SwaggerUIBundle({", "const ui = SwaggerUIBundle({\n        " + interceptor, 1
-    )
-    if interceptor not in html:  # FastAPI changed its page: serve it as it is
-        html = original
-    answer = HTMLResponse(html, headers={"Cache-Control": "no-store"})
-    return give_token(answer, request, token, new)

@@ -1,19 +1,21 @@
-"""`GET /api/files/{storage_id}`: a stored portrait, streamed, with its ETag (its sha256)
-and a 304 for a client that already has it; with `storage.s3.redirect`, a redirect to a
-short-lived presigned URL of the object instead of the bytes."""
+"""`GET /api/files/{storage_id}`: a stored portrait, streamed, with its ETag (its sha256),
+a 304 for a client that already has it, and one byte range when asked (206); with
+`storage.s3.redirect`, a redirect to a short-lived presigned URL of the object instead of
+the bytes."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated, BinaryIO
 
-from fastapi import APIRouter, Header, HTTPException, Response
+from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from loguru import logger
 from starlette.background import BackgroundTask
 
 from vignette.api.dependencies import System
 from vignette.api.openapi import NOT_FOUND
+from vignette.api.ranges import ByteRange, NotSatisfiable, wanted_range
 from vignette.errors import StorageUnavailable, StoredFileNotFound, describe
 
 CACHE_FOREVER = "public, max-age=31536000, immutable"
@@ -33,16 +35,23 @@ router = APIRouter(tags=["files"])
             "description": "The image, with its Content-Type and ETag (its sha256)",
             "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
         },
+        206: {"description": "The byte range the Range header asked for"},
         304: {"description": "Not modified: If-None-Match names this file's ETag"},
         307: {"description": "With storage.s3.redirect: a short-lived presigned URL"},
+        416: {"description": "The range starts past the file's end"},
         503: {"description": "The file store (the bucket) did not answer"},
         **NOT_FOUND,
     },
 )
 def get_file(
+    request: Request,
     system: System,
     storage_id: str,
     if_none_match: Annotated[str | None, Header()] = None,
+    byte_range: Annotated[
+        str | None, Header(alias="range", description="one range: `bytes=start-end`")
+    ] = None,
+    if_range: Annotated[str | None, Header(description="the ETag the range is valid for")] = None,
 ) -> Response:
     info = system.file_info(storage_id)
     if info is None:
@@ -54,6 +63,19 @@ def get_file(
         link = system.file_link(info)
         if link is not None:  # the s3 backend: the client fetches the bytes from the bucket
             return RedirectResponse(link, status_code=307, headers=PRESIGNED_HEADERS)
+    headers["Accept-Ranges"] = "bytes"
+    try:
+        part = wanted_range(byte_range, if_range, headers["ETag"], info.size)
+    except NotSatisfiable:
+        headers["Content-Range"] = f"bytes */{info.size}"
+        return Response(status_code=416, headers=headers)
+    headers["Content-Length"] = str(info.size if part is None else part.length)
+    headers["X-Content-Type-Options"] = "nosniff"
+    status = 200
+    if part is not None:
+        status, headers["Content-Range"] = 206, part.content_range
+    if getattr(request.state, "head", False):  # HEAD: the headers only, no file opened
+        return Response(status_code=status, headers=headers, media_type=info.content_type)
     try:
         file, content_type = system.open_file(storage_id)
     except StorageUnavailable as error:
@@ -61,10 +83,9 @@ def get_file(
             "could not read a stored file: {}", describe(error)
         )
         raise HTTPException(503, "the file store did not answer; try again shortly") from None
-    headers["Content-Length"] = str(info.size)
-    headers["X-Content-Type-Options"] = "nosniff"
     return StreamingResponse(
-        _chunks(file),
+        _chunks(file, part),
+        status_code=status,
         media_type=content_type,
         headers=headers,
         background=BackgroundTask(file.close),
@@ -81,7 +102,23 @@ def _etag_matches(if_none_match: str | None, etag: str) -> bool:
     return False
 
 
-def _chunks(file: BinaryIO) -> Iterator[bytes]:
+def _chunks(file: BinaryIO, part: ByteRange | None = None) -> Iterator[bytes]:
     with file:
-        while chunk := file.read(CHUNK_BYTES):
+        if part is None:
+            while chunk := file.read(CHUNK_BYTES):
+                yield chunk
+            return
+        _skip(file, part.start)
+        left = part.length
+        while left > 0 and (chunk := file.read(min(CHUNK_BYTES, left))):
+            left -= len(chunk)
             yield chunk
+
+
+def _skip(file: BinaryIO, count: int) -> None:
+    """Move `count` bytes on: a seek when the file can, else reading them."""
+    if file.seekable():
+        file.seek(count)
+        return
+    while count > 0 and (chunk := file.read(min(CHUNK_BYTES, count))):
+        count -= len(chunk)

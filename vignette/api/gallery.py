@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
@@ -16,11 +18,14 @@ from vignette.api.csrf import give_token, page_token
 from vignette.api.dependencies import System
 from vignette.api.explanations import explain
 from vignette.api.schemas import file_url
+from vignette.api.stories import read_page
+from vignette.paging import CURSOR_PATTERN
 from vignette.records import PortraitStatus, Story
 from vignette.system.facade import StorySystem
+from vignette.system.tokens import ApiTokens
 
-# The newest stories shown; the page says how many more there are.
-GALLERY_LIMIT = 200
+# Stories on one page of the gallery; "Older stories" leads to the next.
+GALLERY_PAGE = 48
 SUMMARY_CHARS = 200
 REFRESH_S = 3
 
@@ -65,7 +70,7 @@ def summarise(body: str, limit: int = SUMMARY_CHARS) -> str:
     return cut.rstrip(" ,;:.-") + "…"
 
 
-def _when(moment: datetime) -> str:
+def when(moment: datetime) -> str:
     return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
 
 
@@ -77,7 +82,7 @@ def card(story: Story) -> Card:
         id=story.id,
         title=story.title,
         summary=summarise(story.body),
-        created=_when(story.created_at),
+        created=when(story.created_at),
         created_iso=story.created_at.isoformat(),
         status=str(story.portrait_status),
         state_label=STATE_LABELS[story.portrait_status],
@@ -89,7 +94,7 @@ def card(story: Story) -> Card:
     )
 
 
-def _size(text: str) -> tuple[int, int]:
+def image_size(text: str) -> tuple[int, int]:
     width, _, height = text.partition("x")
     return int(width), int(height)
 
@@ -112,32 +117,84 @@ def should_refresh(
     )
 
 
-def render(request: Request, system: StorySystem) -> HTMLResponse:
-    stories = system.list_stories(limit=GALLERY_LIMIT)
+FILTERS = (
+    (PortraitStatus.STORED, "With portraits"),
+    (PortraitStatus.PENDING, "Waiting"),
+    (PortraitStatus.GENERATING, "Being generated"),
+    (PortraitStatus.FAILED, "Failed"),
+    (PortraitStatus.SKIPPED, "Without portrait"),
+)
+
+
+def page_context(request: Request, system: StorySystem, token: str) -> dict[str, object]:
+    """What every page shows around its content: its CSRF token, the portrait side's state
+    and whether changes need an API token."""
+    return {
+        "csrf_token": token,
+        "portraits_up": system.portrait_side().up,
+        "token_needed": token_needed(request),
+    }
+
+
+def token_needed(request: Request) -> bool:
+    """Whether a change made from a page needs an API token (the page then says so)."""
+    state = request.app.state
+    if getattr(state, "tokens_always", False):
+        return True
+    tokens: ApiTokens | None = getattr(state, "tokens", None)
+    try:
+        return tokens is not None and tokens.exist()
+    except Exception:  # noqa: BLE001 - the page still renders; a change would say why
+        return True
+
+
+def _link(status: PortraitStatus | None, cursor: str | None) -> str:
+    query = {key: value for key, value in (("status", status), ("cursor", cursor)) if value}
+    return "/" + (f"?{urlencode(query)}" if query else "")
+
+
+def render(
+    request: Request, system: StorySystem, status: PortraitStatus | None, cursor: str | None
+) -> HTMLResponse:
+    page = read_page(system, status, GALLERY_PAGE, cursor)
     counts = system.count_by_status()
-    side = system.portrait_side()
-    total = sum(counts.values())
-    width, height = _size(system.settings.recraft.size)
     token, new = page_token(request)
-    page = templates.TemplateResponse(
+    context = page_context(request, system, token)
+    width, height = image_size(system.settings.recraft.size)
+    answer = templates.TemplateResponse(
         request,
         "gallery.html",
         {
-            "cards": [card(story) for story in stories],
-            "counts": {str(status): count for status, count in counts.items()},
-            "total": total,
-            "hidden": max(0, total - len(stories)),
-            "portraits_up": side.up,
-            "refresh_s": REFRESH_S if should_refresh(stories, counts, side.up) else None,
+            **context,
+            "cards": [card(story) for story in page.stories],
+            "counts": {str(state): count for state, count in counts.items()},
+            "total": sum(counts.values()),
+            "filters": [(str(state), label) for state, label in FILTERS],
+            "status": None if status is None else str(status),
+            "cursor": cursor,
+            "older_url": page.next_cursor and _link(status, page.next_cursor),
+            "newest_url": _link(status, None),
+            "page_label": "older stories" if cursor else None,
+            "refresh_s": REFRESH_S
+            if should_refresh(page.stories, counts, bool(context["portraits_up"]))
+            else None,
             "image_width": width,
             "image_height": height,
-            "csrf_token": token,
         },
         headers={"Cache-Control": "no-store"},
     )
-    return give_token(page, request, token, new)
+    return give_token(answer, request, token, new)
 
 
 @router.get("/", response_class=HTMLResponse, summary="The gallery")
-def gallery_page(request: Request, system: System) -> HTMLResponse:
-    return render(request, system)
+def gallery_page(
+    request: Request,
+    system: System,
+    status: Annotated[
+        PortraitStatus | None, Query(description="only stories whose portrait is in this state")
+    ] = None,
+    cursor: Annotated[
+        str | None, Query(pattern=CURSOR_PATTERN, description="where older stories start")
+    ] = None,
+) -> HTMLResponse:
+    return render(request, system, status, cursor)

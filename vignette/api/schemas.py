@@ -141,6 +141,9 @@ class StoryOut(BaseModel):
 
 class StoryList(BaseModel):
     stories: list[StoryOut]
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page; null on the last page"
+    )
 
 
 class ErrorOut(BaseModel):

@@ -6,12 +6,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
+from fastapi.exceptions import RequestValidationError
 
 from vignette.api.dependencies import System
 from vignette.api.openapi import BODY_ERRORS, NOT_FOUND, error_answer
 from vignette.api.schemas import GenerateIn, StoryIn, StoryList, StoryOut
 from vignette.errors import InvalidStory, StoryGenerationError, StoryNotFound
+from vignette.paging import CURSOR_PATTERN, InvalidCursor, StoryPage
 from vignette.records import PortraitStatus
+from vignette.system.facade import StorySystem
 
 MAX_LIST_LIMIT = 500
 
@@ -57,16 +60,41 @@ def submit_story(system: System, story: StoryIn) -> StoryOut:
     return StoryOut.of(stored)
 
 
-@router.get("", summary="Stories, newest first")
+@router.get(
+    "",
+    summary="Stories, newest first, a page at a time",
+    description="`next_cursor` is null on the last page; otherwise pass it as `cursor` for "
+    "the next. Pages are stable while stories are added: a new story is on the first page.",
+)
 def list_stories(
     system: System,
     status: Annotated[
         PortraitStatus | None, Query(description="only stories whose portrait is in this state")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT)] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=CURSOR_PATTERN,
+            description="the previous answer's `next_cursor`: the page after it",
+        ),
+    ] = None,
 ) -> StoryList:
-    stories = system.list_stories(status=status, limit=limit)
-    return StoryList(stories=[StoryOut.of(story) for story in stories])
+    page = read_page(system, status, limit, cursor)
+    return StoryList(
+        stories=[StoryOut.of(story) for story in page.stories], next_cursor=page.next_cursor
+    )
+
+
+def read_page(
+    system: StorySystem, status: PortraitStatus | None, limit: int, cursor: str | None
+) -> StoryPage:
+    """A page of stories; a cursor that names no position is a 422 naming it."""
+    try:
+        return system.list_page(status, limit, cursor=cursor)
+    except InvalidCursor as error:
+        problem = {"loc": ("query", "cursor"), "msg": str(error), "type": "value_error"}
+        raise RequestValidationError([{**problem, "input": cursor}]) from None
 
 
 @router.get("/{story_id}", summary="One story", responses=NOT_FOUND)

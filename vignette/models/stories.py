@@ -7,6 +7,7 @@ Every function runs in its caller's thread, on that thread's connection.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any, cast
 
 from peewee import Database
@@ -16,6 +17,7 @@ from vignette.models import counts
 from vignette.models.deadlines import check_deadline
 from vignette.models.sql import STORY_FIELDS, run, statements
 from vignette.models.tables import StoryRow, aware, db_time, new_id, python_time, utc_now
+from vignette.paging import Position
 from vignette.records import PortraitStatus, Story, StoryDraft
 
 
@@ -62,11 +64,21 @@ def get_story(db: Database, story_id: str) -> Story | None:
     return None if row is None else story_from(row)
 
 
-def list_stories(status: PortraitStatus | None = None, limit: int = 50) -> list[Story]:
-    """Stories, newest first, optionally only those whose portrait is in `status`."""
+def list_stories(
+    status: PortraitStatus | None = None, limit: int = 50, after: Position | None = None
+) -> list[Story]:
+    """Stories, newest first, optionally only those whose portrait is in `status`, and only
+    those after `after` in that order (a keyset: the cost does not grow with the pages)."""
     query = StoryRow.select(*STORY_FIELDS).order_by(StoryRow.created_at.desc(), StoryRow.id.desc())
     if status is not None:
         query = query.where(StoryRow.portrait_status == status)
+    if after is not None:
+        created = after.created_at.astimezone(UTC).replace(tzinfo=None)
+        # `created_at <= c` alone bounds the index range; the rest breaks ties by id.
+        query = query.where(
+            (StoryRow.created_at <= created)
+            & ((StoryRow.created_at < created) | (StoryRow.id < after.story_id))
+        )
     rows = cast("list[tuple[Any, ...]]", list(query.limit(limit).tuples()))
     return [story_from(values) for values in rows]
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from vignette.errors import StoryNotFound
+from vignette.paging import StoryPage
 from vignette.records import FileInfo, PortraitStatus, Story
 from vignette.system.changes import ChangeFeed
 
@@ -127,8 +128,19 @@ class Blocking(Protocol):
     def generate_story(self, *, seed: int | None = None, topic: str | None = None) -> Story: ...
     def get_story(self, story_id: str) -> Story | None: ...
     def list_stories(
-        self, status: PortraitStatus | str | None = None, limit: int = 50
+        self,
+        status: PortraitStatus | str | None = None,
+        limit: int = 50,
+        *,
+        cursor: str | None = None,
     ) -> list[Story]: ...
+    def list_page(
+        self,
+        status: PortraitStatus | str | None = None,
+        limit: int = 50,
+        *,
+        cursor: str | None = None,
+    ) -> StoryPage: ...
     def count_by_status(self) -> dict[PortraitStatus, int]: ...
     def count_failures_by_code(self) -> dict[str, int]: ...
     def delete_story(self, story_id: str) -> None: ...
@@ -163,9 +175,22 @@ class AsyncTwins:
         return await in_thread(self.get_story, story_id)
 
     async def alist_stories(
-        self: Blocking, status: PortraitStatus | str | None = None, limit: int = 50
+        self: Blocking,
+        status: PortraitStatus | str | None = None,
+        limit: int = 50,
+        *,
+        cursor: str | None = None,
     ) -> list[Story]:
-        return await in_thread(self.list_stories, status, limit)
+        return await in_thread(self.list_stories, status, limit, cursor=cursor)
+
+    async def alist_page(
+        self: Blocking,
+        status: PortraitStatus | str | None = None,
+        limit: int = 50,
+        *,
+        cursor: str | None = None,
+    ) -> StoryPage:
+        return await in_thread(self.list_page, status, limit, cursor=cursor)
 
     async def acount_by_status(self: Blocking) -> dict[PortraitStatus, int]:
         return await in_thread(self.count_by_status)

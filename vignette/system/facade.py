@@ -15,6 +15,7 @@ from vignette.actors.outbox import Wakeup
 from vignette.actors.supervisor import SupervisorProxy
 from vignette.config import Settings
 from vignette.errors import StoryGenerationError, StoryNotFound
+from vignette.paging import StoryPage, decode_cursor, page_of
 from vignette.records import FileInfo, PortraitStatus, Story, StoryDraft
 from vignette.recraft.client import RecraftClient
 from vignette.system.aio import AsyncTwins
@@ -124,13 +125,31 @@ class StorySystem(AsyncTwins, PortraitEvents):
         return self._document.get_story(story_id).get(timeout=ASK_TIMEOUT_S)
 
     def list_stories(
-        self, status: PortraitStatus | str | None = None, limit: int = 50
+        self,
+        status: PortraitStatus | str | None = None,
+        limit: int = 50,
+        *,
+        cursor: str | None = None,
     ) -> list[Story]:
-        """Stories, newest first, optionally only those whose portrait is in `status`."""
+        """Stories, newest first, optionally only those whose portrait is in `status`, and
+        only those after `cursor` (a page's `next_cursor`, see `list_page`)."""
+        return self.list_page(status, limit, cursor=cursor).stories
+
+    def list_page(
+        self,
+        status: PortraitStatus | str | None = None,
+        limit: int = 50,
+        *,
+        cursor: str | None = None,
+    ) -> StoryPage:
+        """A page of stories, newest first, and the cursor of the next page (None at the
+        end). A bad cursor raises `InvalidCursor` (a ValueError) naming it."""
         wanted = None if status is None else PortraitStatus(status)
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
-        return self._document.list_stories(wanted, limit).get(timeout=ASK_TIMEOUT_S)
+        after = None if cursor is None else decode_cursor(cursor)
+        read = self._document.list_stories(wanted, limit + 1, after)
+        return page_of(read.get(timeout=ASK_TIMEOUT_S), limit)
 
     def count_by_status(self) -> dict[PortraitStatus, int]:
         return self._document.count_by_status().get(timeout=ASK_TIMEOUT_S)
