@@ -119,13 +119,17 @@ def test_a_callback_that_raises_is_logged_and_later_deliveries_go_on(
 
 
 def test_a_story_subscription_sees_only_its_story_and_close_stops_deliveries(
-    system: StorySystem,
+    system: StorySystem, recraft: RecraftServer
 ) -> None:
+    # What settled before a subscription began is not news to it: hold the portrait back
+    # until both subscriptions exist.
+    recraft.fake.hold = threading.Event()
     wanted = system.submit_story(title="wanted", body="b", image_generation_prompt="p")
     one = Received()
     every = Received()
     one_handle = system.subscribe(one, story_id=wanted.id)
     every_handle = system.subscribe(every)
+    recraft.fake.hold.set()
 
     other = system.submit_story(title="other", body="b", image_generation_prompt="")
     system.wait_for_portrait(wanted.id, timeout=30)
