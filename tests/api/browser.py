@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +34,13 @@ CHROMIUM_ARGS = [
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Playwright's own waits, in milliseconds.
 WAIT_MS = 20_000
+
+
+def keep(screenshot: Path) -> None:
+    """Copy a screenshot over the README's, in docs/, when VIGNETTE_UPDATE_SCREENSHOT=1."""
+    if os.environ.get("VIGNETTE_UPDATE_SCREENSHOT") == "1":
+        (REPO_ROOT / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(screenshot, REPO_ROOT / "docs" / screenshot.name)
 
 
 @pytest.fixture

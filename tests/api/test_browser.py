@@ -8,14 +8,12 @@ VIGNETTE_UPDATE_SCREENSHOT=1.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.api.browser import CHROMIUM_ARGS, REPO_ROOT, WAIT_MS
+from tests.api.browser import CHROMIUM_ARGS, WAIT_MS, keep
 from tests.fakes.recraft_server import RecraftServer
 from vignette.system.facade import StorySystem
 from vignette.system.tokens import ApiTokens
@@ -76,9 +74,7 @@ def test_the_gallery_renders_every_story_and_its_portrait_in_headless_chromium(
             assert page.locator("body").get_attribute("data-refresh") is None
 
             page.screenshot(path=str(tmp_path / "gallery.png"), full_page=True)
-            if os.environ.get("VIGNETTE_UPDATE_SCREENSHOT") == "1":
-                (REPO_ROOT / "docs").mkdir(exist_ok=True)
-                shutil.copyfile(tmp_path / "gallery.png", REPO_ROOT / "docs" / "gallery.png")
+            keep(tmp_path / "gallery.png")
 
             # At a phone's width the cards stack in one column, none wider than the screen.
             page.set_viewport_size({"width": 390, "height": 844})

@@ -6,24 +6,16 @@ docs/story.png and docs/gallery-older.png (the README's) when VIGNETTE_UPDATE_SC
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.api.browser import CHROMIUM_ARGS, REPO_ROOT, WAIT_MS
+from tests.api.browser import CHROMIUM_ARGS, WAIT_MS, keep
 from tests.fakes.recraft_server import RecraftServer
 from vignette.api.gallery import GALLERY_PAGE
 from vignette.system.facade import StorySystem
 
 pytestmark = pytest.mark.sqlite_only
-
-
-def keep(screenshot: Path) -> None:
-    if os.environ.get("VIGNETTE_UPDATE_SCREENSHOT") == "1":
-        (REPO_ROOT / "docs").mkdir(exist_ok=True)
-        shutil.copyfile(screenshot, REPO_ROOT / "docs" / screenshot.name)
 
 
 def test_a_story_page_opens_from_its_card_and_older_stories_are_a_click_away(
