@@ -51,6 +51,19 @@ CALLS_HELD = Gauge(
     "limit, a 429's Retry-After or the hourly budget (0 when calls may start).",
     registry=REGISTRY,
 )
+CALLS_HELD_BY = Gauge(
+    "vignette_recraft_calls_held_by",
+    "1 while new Recraft calls are held for this reason (rate_limit, budget, retry_after, "
+    "not_enough_credits), as last seen by this process's dispatcher; the holds are shared "
+    "by every instance on the database.",
+    ["reason"],
+    registry=REGISTRY,
+)
+RECRAFT_CREDITS = Counter(
+    "vignette_recraft_credits",
+    "Recraft credits this process's calls spent, as Recraft's answers reported them.",
+    registry=REGISTRY,
+)
 WORKER_RESTARTS = Counter(
     "vignette_portrait_worker_restarts",
     "Portrait workers restarted after a crash.",
@@ -81,6 +94,16 @@ DATABASE_RETRIES = Counter(
 def portrait_ended(status: str, code: str | None = None) -> None:
     """Count a portrait that reached `status` (stored, failed, skipped) with `code`."""
     PORTRAITS.labels(status=str(status), code=NO_CODE if code is None else str(code)).inc()
+
+
+HOLD_REASONS = ("rate_limit", "budget", "retry_after", "not_enough_credits")
+
+
+def calls_held(reason: str | None, seconds: float) -> None:
+    """New Recraft calls are held for `reason` for `seconds` (None, 0: they may start)."""
+    CALLS_HELD.set(seconds)
+    for known in HOLD_REASONS:
+        CALLS_HELD_BY.labels(reason=known).set(1 if str(reason) == known else 0)
 
 
 def exposition() -> bytes:

@@ -1,13 +1,14 @@
 """PortraitSupervisor: the portrait side's stable address, its dispatcher and supervisor.
 
 The StoryActor tells it `PortraitRequested`; it never sees a worker. The supervisor
-claims a pending portrait in the database when a worker is idle and the call limits allow
-(so a job never lives only in a mailbox), and hands the claimed job to that worker. It
-holds the dispatch and the messages; the rest is in plain classes it uses: `WorkerSlots`
-(`workers.py`), `CallLimits` (`limits.py`), `RestartPolicy` (`restarts.py`: workers are
-restarted one-for-one after a jittered backoff, until they crash too often and the portrait
-side goes down, logged as critical, while story creation carries on), `Housekeeping`
-(`leases.py`) and `OwedWrites` (`owed.py`).
+claims a pending portrait in the database when a worker is idle and the call ledger allows
+(`models/ledger.py`: the rate limit, the budget and Recraft's holds, for every instance; the
+claim and the record of its call are one transaction), so a job never lives only in a
+mailbox, and hands the claimed job to that worker. It holds the dispatch and the messages;
+the rest is in plain classes it uses: `WorkerSlots` (`workers.py`), `RestartPolicy`
+(`restarts.py`: workers are restarted one-for-one after a jittered backoff, until they
+crash too often and the portrait side goes down, logged as critical, while story creation
+carries on), `Housekeeping` (`leases.py`) and `OwedWrites` (`owed.py`).
 
 A database that fails (locked, restarting, unreachable) never stops it: a claim or a tick
 that fails is logged and tried again after a growing backoff. Anything else that escapes a
@@ -26,9 +27,9 @@ from loguru import logger
 from pykka.typing import ActorMemberMixin, proxy_method
 
 from vignette import metrics
+from vignette.actors.calls import hold_text
 from vignette.actors.document import DocumentProxy
 from vignette.actors.leases import Housekeeping
-from vignette.actors.limits import CallLimits
 from vignette.actors.messages import (
     ASK_TIMEOUT_S,
     Dispatch,
@@ -48,9 +49,12 @@ from vignette.actors.timers import DelayedTells
 from vignette.actors.workers import WorkerSlots
 from vignette.config import PortraitSettings
 from vignette.errors import describe
+from vignette.models.ledger import Held, Limits
 from vignette.records import PortraitJob, Step
 
 WORKER_STOP_WAIT_S = 5.0
+# A hold is looked at again after at most this long: an operator may clear it meanwhile.
+HOLD_RECHECK_S = 5.0
 SUPERVISOR_NAME = "portrait supervisor"
 
 
@@ -68,7 +72,6 @@ class PortraitSupervisor(pykka.ThreadingActor):
         client_factory: RecraftClientFactory | None,
         instance: str,
         root: pykka.ActorRef[Any] | None = None,
-        limits: CallLimits | None = None,
     ) -> None:
         super().__init__()
         self._instance = instance
@@ -76,13 +79,11 @@ class PortraitSupervisor(pykka.ThreadingActor):
         self._document = document
         self._client_factory = client_factory
         self._root = root
-        # The workers, their jobs and the call limits outlive an incarnation: a restarted
-        # supervisor takes them over, so no job in flight is lost and no limit reset.
+        # The workers and their jobs outlive an incarnation: a restarted supervisor takes
+        # them over, so no job in flight is lost. The call limits live in the database.
         self._workers = workers
-        # Kept by the root across restarts, so a restart never resets the call limits.
-        self._limits = limits or CallLimits(
-            settings.rate_limit_per_minute, settings.max_calls_per_hour
-        )
+        self._limits = Limits(settings.rate_limit_per_minute, settings.max_calls_per_hour)
+        self._held: Held | None = None
         self._restarts = RestartPolicy(settings)
         self._housekeeping = Housekeeping(document, instance, settings)
         self._claim_backoff = Backoff(first_s=0.1, cap_s=DATABASE_BACKOFF_CAP_S)
@@ -132,13 +133,16 @@ class PortraitSupervisor(pykka.ThreadingActor):
     # Asked by the system ------------------------------------------------------------------
 
     def status(self) -> PortraitSideStatus:
+        held = self._document.call_holds(self._limits).get(timeout=ASK_TIMEOUT_S)
+        longest = max(held, key=_wait, default=None)
         return PortraitSideStatus(
             up=self._up,
             workers=self._workers.alive,
             busy=self._workers.busy,
             queued=self._document.count_pending().get(timeout=ASK_TIMEOUT_S),
             restarts=self._restarts.restarts,
-            held_for_s=self._limits.delay(),
+            held_for_s=0.0 if longest is None else _wait(longest),
+            held=tuple(held),
         )
 
     def stop_accepting(self) -> threading.Event:
@@ -158,14 +162,9 @@ class PortraitSupervisor(pykka.ThreadingActor):
         match message:
             case PortraitRequested():
                 self._dispatch()
-            case PortraitFinished(slot, generation, story_id, hold_s, requests_sent, resent):
-                released = self._workers.release(slot, generation, story_id)
-                if released or not resent:
-                    # Dispatch counted one call against the limits; count the retries too.
-                    self._limits.record(requests_sent - 1)
-                    if hold_s is not None:
-                        self._limits.hold(hold_s)
-                self._finished(released)
+            case PortraitFinished(slot, generation, story_id):
+                # Its calls, retries and holds are in the call ledger already.
+                self._finished(self._workers.release(slot, generation, story_id))
             case WorkerCrashed():
                 self._crashed(message)
             case RestartWorker(slot):
@@ -198,29 +197,45 @@ class PortraitSupervisor(pykka.ThreadingActor):
             slot = self._workers.idle()
             if slot is None:
                 return
-            wait = self._limits.delay()
-            metrics.CALLS_HELD.set(wait)
-            if wait > 0:
-                self._dispatch_later(wait)
-                return
             try:
-                job = self._document.claim_portrait(
-                    owner=self._instance, lease_s=self._settings.lease_s, deadline=write_deadline()
+                job = self._document.claim_within_limits(
+                    self._limits,
+                    owner=self._instance,
+                    lease_s=self._settings.lease_s,
+                    record_call=self._client_factory is not None,
+                    deadline=write_deadline(),
                 ).get(timeout=ASK_TIMEOUT_S)
             except UNAVAILABLE as error:
                 self._dispatch_later(unavailable("claim a portrait", error, self._claim_backoff))
                 return
             self._claim_backoff.reset()
+            if isinstance(job, Held):
+                self._hold(job)
+                return
+            self._unhold()
             if job is None:
                 self._dispatch_later(self._settings.poll_interval_s)
                 return
             if not self._workers.hand(slot, job):
                 self._worker_never_started(slot, job)
                 continue
-            if job.prompt.strip() and self._client_factory is not None:
-                self._limits.record()
             self._idle.clear()
             metrics.JOBS_IN_FLIGHT.inc()
+
+    def _hold(self, held: Held) -> None:
+        """No call may start now: pending portraits wait; look again when the hold ends."""
+        wait = _wait(held)
+        metrics.calls_held(held.reason, wait)
+        if self._held is None or self._held.reason != held.reason:
+            logger.bind(step="claim").info("portrait calls held: {}", hold_text(held))
+        self._held = held
+        self._dispatch_later(min(wait, HOLD_RECHECK_S))
+
+    def _unhold(self) -> None:
+        if self._held is not None:
+            logger.bind(step="claim").info("portrait calls resume")
+            self._held = None
+            metrics.calls_held(None, 0.0)
 
     def _dispatch_later(self, delay: float) -> None:
         if not self._dispatch_scheduled:
@@ -276,6 +291,10 @@ class PortraitSupervisor(pykka.ThreadingActor):
     def _update_idle(self) -> None:
         if not self._accepting and self._workers.busy == 0:
             self._idle.set()
+
+
+def _wait(held: Held) -> float:
+    return float("inf") if held.wait_s is None else held.wait_s
 
 
 class SupervisorProxy(ActorMemberMixin, pykka.ActorProxy[PortraitSupervisor]):

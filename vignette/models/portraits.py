@@ -136,6 +136,8 @@ def _settle(
         error,
         storage_id,
         db_time(utc_now()),
+        status is PortraitStatus.STORED,
+        job.credits,
         job.story_id,
         job.attempt,
         PortraitStatus.GENERATING.value,

@@ -44,7 +44,8 @@ class HotStatements:
     # Claim the oldest pending portrait, or (with one more parameter) a given story's.
     claim_oldest: str
     claim_story: str
-    # Settle a claimed portrait: only if the attempt still holds the claim.
+    # Settle a claimed portrait: only if the attempt still holds the claim; a stored one
+    # takes the credits Recraft's answer reported.
     settle: str
 
 
@@ -85,7 +86,8 @@ def _written(p: str, sqlite: bool) -> HotStatements:
         # A failure keeps the portrait a regeneration would have replaced (storage NULL).
         settle=(
             f"UPDATE stories SET portrait_status = {p}, portrait_error = {p}, "
-            f"storage_id = COALESCE({p}, storage_id), updated_at = {p} "
+            f"storage_id = COALESCE({p}, storage_id), updated_at = {p}, "
+            f"portrait_credits = CASE WHEN {p} THEN {p} ELSE portrait_credits END "
             f"WHERE id = {p} AND portrait_attempt = {p} AND portrait_status = {p}"
         ),
     )

@@ -13,8 +13,8 @@ import httpx
 import pykka
 from loguru import logger
 
+from vignette.actors.calls import CallLedger
 from vignette.actors.document import DocumentActor, DocumentProxy
-from vignette.actors.limits import CallLimits
 from vignette.actors.messages import ASK_TIMEOUT_S
 from vignette.actors.portrait import PortraitActor, RecraftClientFactory
 from vignette.actors.root import Address, Child, Root, RootProxy
@@ -25,6 +25,7 @@ from vignette.actors.workers import WorkerSlots
 from vignette.config import ConfigError, Settings
 from vignette.instance import new_instance_id
 from vignette.models import Database, open_database
+from vignette.models.ledger import Limits
 from vignette.recraft.client import RecraftClient
 from vignette.storage.staging import Staging
 from vignette.system.changes import ChangeFeed
@@ -128,10 +129,11 @@ def start_actors(
         storage = cast(
             StorageProxy, started(StorageActor.start(Path(settings.storage.path), document))
         )
-        # One instance id and one set of call limits for every incarnation of the supervisor.
+        # One instance id for every incarnation of the supervisor; the call limits are
+        # counted in the database, for every instance.
         instance = new_instance_id()
         portraits = settings.portraits
-        limits = CallLimits(portraits.rate_limit_per_minute, portraits.max_calls_per_hour)
+        limits = Limits(portraits.rate_limit_per_minute, portraits.max_calls_per_hour)
 
         start_worker = functools.partial(
             PortraitActor.start,
@@ -140,6 +142,7 @@ def start_actors(
             storage=storage,
             staging=staging,
             client_factory=client_factory,
+            ledger=CallLedger(document, instance, limits),
         )
         workers = WorkerSlots(portraits.concurrency, start_worker)
 
@@ -151,7 +154,6 @@ def start_actors(
                 client_factory=client_factory,
                 instance=instance,
                 root=root,
-                limits=limits,
             )
 
         children = [Child(SUPERVISOR_NAME, start_supervisor, supervisor)]
