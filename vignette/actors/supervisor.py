@@ -27,7 +27,6 @@ from loguru import logger
 from pykka.typing import ActorMemberMixin, proxy_method
 
 from vignette import metrics
-from vignette.actors.calls import hold_text
 from vignette.actors.document import DocumentProxy
 from vignette.actors.leases import Housekeeping
 from vignette.actors.messages import (
@@ -41,6 +40,7 @@ from vignette.actors.messages import (
     WorkerCrashed,
     write_deadline,
 )
+from vignette.actors.pace import Pace, wait_of
 from vignette.actors.portrait import RecraftClientFactory
 from vignette.actors.restarts import RestartPolicy
 from vignette.actors.retry import DATABASE_BACKOFF_CAP_S, UNAVAILABLE, Backoff, unavailable
@@ -53,8 +53,6 @@ from vignette.models.ledger import Held, Limits
 from vignette.records import PortraitJob, Step
 
 WORKER_STOP_WAIT_S = 5.0
-# A hold is looked at again after at most this long: an operator may clear it meanwhile.
-HOLD_RECHECK_S = 5.0
 SUPERVISOR_NAME = "portrait supervisor"
 
 
@@ -72,8 +70,10 @@ class PortraitSupervisor(pykka.ThreadingActor):
         client_factory: RecraftClientFactory | None,
         instance: str,
         root: pykka.ActorRef[Any] | None = None,
+        busy_poll_s: float | None = None,
     ) -> None:
         super().__init__()
+        self._pace = Pace(settings.poll_interval_s, busy_poll_s)
         self._instance = instance
         self._settings = settings
         self._document = document
@@ -83,7 +83,6 @@ class PortraitSupervisor(pykka.ThreadingActor):
         # them over, so no job in flight is lost. The call limits live in the database.
         self._workers = workers
         self._limits = Limits(settings.rate_limit_per_minute, settings.max_calls_per_hour)
-        self._held: Held | None = None
         self._restarts = RestartPolicy(settings)
         self._housekeeping = Housekeeping(document, instance, settings)
         self._claim_backoff = Backoff(first_s=0.1, cap_s=DATABASE_BACKOFF_CAP_S)
@@ -134,14 +133,14 @@ class PortraitSupervisor(pykka.ThreadingActor):
 
     def status(self) -> PortraitSideStatus:
         held = self._document.call_holds(self._limits).get(timeout=ASK_TIMEOUT_S)
-        longest = max(held, key=_wait, default=None)
+        longest = max(held, key=wait_of, default=None)
         return PortraitSideStatus(
             up=self._up,
             workers=self._workers.alive,
             busy=self._workers.busy,
             queued=self._document.count_pending().get(timeout=ASK_TIMEOUT_S),
             restarts=self._restarts.restarts,
-            held_for_s=0.0 if longest is None else _wait(longest),
+            held_for_s=0.0 if longest is None else wait_of(longest),
             held=tuple(held),
         )
 
@@ -210,32 +209,18 @@ class PortraitSupervisor(pykka.ThreadingActor):
                 return
             self._claim_backoff.reset()
             if isinstance(job, Held):
-                self._hold(job)
+                self._dispatch_later(self._pace.held(job))
                 return
-            self._unhold()
+            self._pace.resumed()
             if job is None:
-                self._dispatch_later(self._settings.poll_interval_s)
+                self._dispatch_later(self._pace.nothing_pending())
                 return
+            self._pace.found_work()
             if not self._workers.hand(slot, job):
                 self._worker_never_started(slot, job)
                 continue
             self._idle.clear()
             metrics.JOBS_IN_FLIGHT.inc()
-
-    def _hold(self, held: Held) -> None:
-        """No call may start now: pending portraits wait; look again when the hold ends."""
-        wait = _wait(held)
-        metrics.calls_held(held.reason, wait)
-        if self._held is None or self._held.reason != held.reason:
-            logger.bind(step="claim").info("portrait calls held: {}", hold_text(held))
-        self._held = held
-        self._dispatch_later(min(wait, HOLD_RECHECK_S))
-
-    def _unhold(self) -> None:
-        if self._held is not None:
-            logger.bind(step="claim").info("portrait calls resume")
-            self._held = None
-            metrics.calls_held(None, 0.0)
 
     def _dispatch_later(self, delay: float) -> None:
         if not self._dispatch_scheduled:
@@ -291,10 +276,6 @@ class PortraitSupervisor(pykka.ThreadingActor):
     def _update_idle(self) -> None:
         if not self._accepting and self._workers.busy == 0:
             self._idle.set()
-
-
-def _wait(held: Held) -> float:
-    return float("inf") if held.wait_s is None else held.wait_s
 
 
 class SupervisorProxy(ActorMemberMixin, pykka.ActorProxy[PortraitSupervisor]):

@@ -21,8 +21,8 @@ from typing import Any
 
 from peewee import Database, SqliteDatabase
 
+from vignette.models import portraits
 from vignette.models.deadlines import check_deadline
-from vignette.models.portraits import claim_portrait
 from vignette.models.sql import run
 from vignette.models.tables import aware, db_time, new_id, python_time
 from vignette.records import PortraitJob, PortraitStatus
@@ -164,15 +164,19 @@ def claim_within_limits(
     deadline: float | None = None,
 ) -> PortraitJob | Held | None:
     """Claim the oldest pending portrait if no hold, rate limit or budget stops it, and
-    record its first Recraft call (unless `record_call` is false or its prompt is blank:
-    no call will be made), all in one transaction. `Held` says why not; None: none pending."""
+    record its first Recraft call, all in one transaction. Without `record_call` (no API
+    key: no call will be made) the limits do not apply; while a hold is in place, only a
+    blank prompt (no call either) is claimed. `Held` says why not; None: none pending."""
     check_deadline(deadline, "claiming a portrait")
     with db.atomic():
-        now = _now(db, lock=True)
-        held = _longest(_holds(db, now, limits))
-        if held is not None:
+        now = _now(db, lock=record_call)
+        held = _longest(_holds(db, now, limits)) if record_call else None
+        # While calls are held, a portrait whose prompt is blank is still settled (skipped).
+        job = portraits.claim_portrait(
+            db, owner=owner, lease_s=lease_s, blank_only=held is not None
+        )
+        if job is None and held is not None:
             return held
-        job = claim_portrait(db, owner=owner, lease_s=lease_s)
         if job is not None and record_call and job.prompt.strip():
             _record(db, job.story_id, job.attempt, 1, owner, now)
         check_deadline(deadline, "claiming a portrait")  # raising rolls it all back

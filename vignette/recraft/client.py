@@ -172,18 +172,6 @@ class RecraftClient:
             except _Retryable as retryable:
                 failure = retryable.failure
                 delay = self._retry_delay(attempt, failure.retry_after_s)
-                if attempt < self._max_attempts and delay is not None and gate is not None:
-                    self._sleep(delay)
-                    delay = 0.0
-                    refused = gate.admit(attempt + 1)
-                    if refused is not None:
-                        message = str(failure).partition(": ")[2]
-                        raise self._fail(
-                            failure.step,
-                            failure.code,
-                            f"{message} (retry not sent: {refused})",
-                            failure.retry_after_s,
-                        ) from None
                 if attempt >= self._max_attempts or delay is None:
                     if attempt > 1:
                         failure = self._fail(
@@ -201,6 +189,16 @@ class RecraftClient:
                     failure.portrait_error,
                 )
                 self._sleep(delay)
+                # The retry is recorded in the call ledger before it is sent, or not sent.
+                refused = None if gate is None else gate.admit(attempt + 1)
+                if refused is not None:
+                    message = str(failure).partition(": ")[2]
+                    raise self._fail(
+                        failure.step,
+                        failure.code,
+                        f"{message} (after {attempt} attempts; retry not sent: {refused})",
+                        failure.retry_after_s,
+                    ) from None
                 attempt += 1
 
     def _retry_delay(self, attempt: int, retry_after_s: float | None) -> float | None:

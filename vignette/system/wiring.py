@@ -3,6 +3,7 @@ and the actors, started in order and wired to each other."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,8 @@ from loguru import logger
 
 from vignette.actors.calls import CallLedger
 from vignette.actors.document import DocumentActor, DocumentProxy
-from vignette.actors.messages import ASK_TIMEOUT_S
+from vignette.actors.messages import ASK_TIMEOUT_S, PortraitRequested
+from vignette.actors.pace import BUSY_POLL_S
 from vignette.actors.portrait import PortraitActor, RecraftClientFactory
 from vignette.actors.root import Address, Child, Root, RootProxy
 from vignette.actors.storage import StorageActor, StorageProxy
@@ -26,6 +28,7 @@ from vignette.config import ConfigError, Settings
 from vignette.instance import new_instance_id
 from vignette.models import Database, open_database
 from vignette.models.ledger import Limits
+from vignette.models.notify import PendingListener, is_sqlite
 from vignette.recraft.client import RecraftClient
 from vignette.storage.staging import Staging
 from vignette.system.changes import ChangeFeed
@@ -86,6 +89,8 @@ class Actors:
     supervisor: Address[SupervisorProxy]
     stories: StoryProxy
     store: StoryStore
+    # PostgreSQL: wakes the supervisor when any instance makes a portrait pending.
+    listener: PendingListener | None = None
 
 
 def start_actors(
@@ -132,6 +137,7 @@ def start_actors(
         # One instance id for every incarnation of the supervisor; the call limits are
         # counted in the database, for every instance.
         instance = new_instance_id()
+        sqlite = is_sqlite(db)
         portraits = settings.portraits
         limits = Limits(portraits.rate_limit_per_minute, portraits.max_calls_per_hour)
 
@@ -154,6 +160,7 @@ def start_actors(
                 client_factory=client_factory,
                 instance=instance,
                 root=root,
+                busy_poll_s=BUSY_POLL_S if sqlite else None,
             )
 
         children = [Child(SUPERVISOR_NAME, start_supervisor, supervisor)]
@@ -171,4 +178,13 @@ def start_actors(
                 supervisor.ref.stop()
         staging.close()
         raise
-    return Actors(db, changes, staging, refs, document, storage, root, supervisor, stories, store)
+    listener = PendingListener.start_for(db, functools.partial(_nudge, supervisor))
+    return Actors(
+        db, changes, staging, refs, document, storage, root, supervisor, stories, store, listener
+    )
+
+
+def _nudge(supervisor: Address[SupervisorProxy]) -> None:
+    """A portrait became pending somewhere: claim it now if a worker is idle."""
+    with contextlib.suppress(pykka.ActorDeadError):
+        supervisor.tell(PortraitRequested(""))
