@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from vignette.cli.backfill import backfill
 from vignette.cli.generate import generate
+from vignette.cli.holds import holds
 from vignette.cli.output import console
 from vignette.cli.parser import build_parser
 from vignette.cli.serve import serve
@@ -28,6 +29,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "backfill": backfill,
     "status": status,
     "token": token,
+    "holds": holds,
 }
 
 

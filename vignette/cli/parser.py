@@ -104,6 +104,23 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     token_commands.add_parser("list", parents=[common], help="names and creation times")
     revoked = token_commands.add_parser("revoke", parents=[common], help="remove a token")
     revoked.add_argument("name", help="the token's name")
+    held = commands.add_parser(
+        "holds",
+        parents=[common],
+        help="list or clear the holds on Recraft calls (a 429's Retry-After, a 402)",
+        description="Recraft calls are held for every instance on the database after a 429 "
+        "with Retry-After (until that time) or a 402 'not enough credits' (until cleared).",
+    )
+    hold_commands = held.add_subparsers(dest="holds_command", metavar="ACTION", required=True)
+    hold_commands.add_parser("list", parents=[common], help="what holds calls back, and until")
+    cleared = hold_commands.add_parser(
+        "clear", parents=[common], help="clear the holds (after topping the account up)"
+    )
+    cleared.add_argument(
+        "--reason",
+        choices=["not_enough_credits", "retry_after"],
+        help="clear only this kind (default: both)",
+    )
     # How the user runs the program again, for advice in messages: 'python runner.py'
     # from a checkout, else the name it was run as ('vignette').
     program = f"python {parser.prog}" if parser.prog.endswith(".py") else parser.prog
