@@ -40,8 +40,11 @@ def migrate(db: Database) -> None:
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[version](db)
                 SchemaVersion.create(version=version)
-        # Tables (and their indexes) a fresh database lacks, and tables added since.
-        db.create_tables(ALL_TABLES, safe=True)
+        # Tables (and their indexes) a fresh database lacks, and tables added since. Only
+        # those: on PostgreSQL, CREATE INDEX IF NOT EXISTS still locks its table, and would
+        # deadlock with another instance's multi-table transaction (a claim and its call).
+        missing = [t for t in ALL_TABLES if not db.table_exists(t._meta.table_name)]
+        db.create_tables(missing, safe=True)
         if current is None:
             SchemaVersion.create(version=SCHEMA_VERSION)
 
