@@ -119,6 +119,8 @@ def run_until_held(env: dict[str, str]) -> None:
             assert instance.held.wait(timeout=60), "".join(instance.lines[-20:])
     finally:
         for instance in instances:
+            instance.process.terminate()  # all at once: they stop side by side
+        for instance in instances:
             instance.stop()
 
 
