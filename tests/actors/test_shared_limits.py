@@ -120,6 +120,8 @@ def test_not_enough_credits_holds_every_call_until_an_operator_clears_it(
     assert holds(settings, argparse.Namespace(holds_command="clear", reason=None)) == 0
     cleared = capsys.readouterr().err
     stored = system.wait_for_portrait(waiting, timeout=30)
+    with TestClient(create_app(system), base_url=LOCAL) as client:
+        gallery = client.get("/").text
 
     assert broke.portrait_status is PortraitStatus.FAILED
     assert "calls held (not_enough_credits) until cleared" in shown
@@ -127,5 +129,7 @@ def test_not_enough_credits_holds_every_call_until_an_operator_clears_it(
     assert "last hour" in shown
     assert "cleared 1 hold" in cleared
     assert stored.portrait_status is PortraitStatus.STORED
+    assert stored.portrait_credits == 40
+    assert '<span class="credits">40 credits</span>' in gallery
     assert recraft.fake.call_count == 2
     assert metrics.REGISTRY.get_sample_value("vignette_recraft_credits_total") is not None
