@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 INSTANCES = 3
 BUDGET = 10
 STORIES = 30
-HELD_LINE = "portrait calls held: budget"
+HELD_LINE = "portrait calls held: {reason}"
 
 
 @pytest.fixture
@@ -79,7 +79,8 @@ def statuses(database_url: str) -> dict[str, int]:
 class Instance:
     """`python runner.py serve` in a process; `held` is set once it says calls are held."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], reason: str) -> None:
+        self._held_line = HELD_LINE.format(reason=reason)
         self.held = threading.Event()
         self.lines: list[str] = []
         self.process = subprocess.Popen(
@@ -98,7 +99,7 @@ class Instance:
     def _read(self, stream: IO[str]) -> None:
         for line in stream:
             self.lines.append(line)
-            if HELD_LINE in line:
+            if self._held_line in line:
                 self.held.set()
 
     def stop(self) -> None:
@@ -112,8 +113,9 @@ class Instance:
         self._stderr.close()
 
 
-def run_until_held(env: dict[str, str]) -> None:
-    instances = [Instance(env) for _ in range(INSTANCES)]
+def run_until_held(env: dict[str, str], reason: str = "budget") -> None:
+    """Run the instances until each says new calls are held for `reason`, then stop them."""
+    instances = [Instance(env, reason) for _ in range(INSTANCES)]
     try:
         for instance in instances:
             assert instance.held.wait(timeout=60), "".join(instance.lines[-20:])
@@ -148,6 +150,25 @@ def test_three_instances_share_one_budget_across_restarts(
     assert statuses(shared_database)[PortraitStatus.PENDING] == STORIES - BUDGET
     assert "calls held (budget)" in shown
     assert f"{STORIES - BUDGET} pending portraits are held" in shown
+
+
+def test_three_instances_share_one_rate_limit(
+    account_env: dict[str, str], recraft: RecraftServer, shared_database: str
+) -> None:
+    """The minute's window from the fake's own call times: all of them come within it."""
+    env = account_env | {
+        "VIGNETTE_PORTRAITS__RATE_LIMIT_PER_MINUTE": "12",
+        "VIGNETTE_PORTRAITS__MAX_CALLS_PER_HOUR": "0",
+    }
+    recraft.fake.latency_s = 0.05
+    insert_stories(load_settings(env=env), 20)
+
+    run_until_held(env, "rate_limit")
+
+    times = [call.at for call in recraft.fake.calls]
+    assert len(times) == 12
+    assert max(times) - min(times) < 60
+    assert statuses(shared_database)[PortraitStatus.PENDING] == 8
 
 
 def test_a_notification_wakes_an_idle_instance_long_before_its_next_poll(
