@@ -186,3 +186,14 @@ def test_outcomes_and_credits_are_summed_by_hour_and_day_and_land_on_the_story(
     assert get(db, first.id).portrait_credits == 40
     assert get(db, second.id).portrait_credits is None
     assert {r.outcome for r in ledger_rows()} == {"ok", "http_500"}
+
+
+def test_calls_older_than_a_week_are_forgotten(db: Database) -> None:
+    insert(db, 1)
+    insert(db, 2)
+    assert isinstance(claim(db, NO_CAP), PortraitJob)
+    age_calls(8 * 86_400)
+    assert isinstance(claim(db, NO_CAP), PortraitJob)
+
+    assert ledger.forget_old_calls(db) == 1
+    assert len(ledger_rows()) == 1

@@ -116,8 +116,10 @@ class DocumentActor(pykka.ThreadingActor):
         return portraits.renew_leases(owner, lease_s)
 
     def beat(self, instance: str, ttl_s: float) -> None:
-        """Renew `instance`'s heartbeat for `ttl_s` seconds, by the database's clock."""
+        """Renew `instance`'s heartbeat for `ttl_s` seconds, by the database's clock (and
+        forget Recraft calls older than the ledger keeps)."""
         instances.beat(self._db, instance, ttl_s)
+        ledger.forget_old_calls(self._db)
 
     def expire_leases(self, error: str) -> list[str]:
         """Fail portraits whose lease ran out or whose instance's heartbeat expired."""

@@ -32,6 +32,8 @@ LEDGER_LOCK_KEY = 0x5649474E
 RATE_WINDOW_S = 60.0
 BUDGET_WINDOW_S = 3600.0
 DAY_S = 86_400.0
+# Ledger rows older than this are removed (at housekeeping ticks), so the table stays small.
+KEEP_CALLS_S = 7 * DAY_S
 
 
 class HoldReason(StrEnum):
@@ -280,3 +282,11 @@ def usage(db: Database) -> Usage:
         ).fetchone()
         sums += [int(calls), int(credits)]
     return Usage(*sums)
+
+
+def forget_old_calls(db: Database) -> int:
+    """Remove ledger rows older than `KEEP_CALLS_S`; return how many."""
+    p = db.param
+    cutoff = _now(db, lock=False) - timedelta(seconds=KEEP_CALLS_S)
+    sql = f"DELETE FROM recraft_calls WHERE sent_at < {p}"
+    return int(run(db, sql, (db_time(cutoff),)).rowcount)
