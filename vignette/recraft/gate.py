@@ -35,10 +35,10 @@ class CallGate(Protocol):
 
 
 def answer_credits(body: Any) -> int | None:
-    """The `credits` of Recraft's answer, when it is a whole number."""
+    """The `credits` of Recraft's answer (rounded to a whole number), when it is a number."""
     credits = body.get("credits") if isinstance(body, dict) else None
     if isinstance(credits, bool) or not isinstance(credits, int | float):
         return None
-    if isinstance(credits, float) and not credits.is_integer():
-        return round(credits)
-    return int(credits) if credits >= 0 else None
+    if credits < 0 or credits != credits or credits == float("inf"):  # negative, NaN, inf
+        return None
+    return round(credits)
