@@ -10,7 +10,7 @@ from datetime import timedelta
 from peewee import Database
 
 from tests.models.rows import draft, get, insert
-from vignette.models import ledger, portraits, stories
+from vignette.models import calls, ledger, portraits, stories
 from vignette.models.ledger import Held, HoldReason, Limits
 from vignette.models.tables import RecraftCallRow
 from vignette.records import PortraitJob, PortraitStatus
@@ -178,7 +178,7 @@ def test_outcomes_and_credits_are_summed_by_hour_and_day_and_land_on_the_story(
     assert job.story_id == third.id
     assert ledger.record_outcome(db, job, 1, "ok", 8)
 
-    usage = ledger.usage(db)
+    usage = calls.usage(db)
     assert portraits.store_portrait(db, dataclasses.replace(one, credits=40), "ab" * 32, 1, "x")
 
     assert (usage.calls_hour, usage.credits_hour) == (1, 8)
@@ -195,5 +195,17 @@ def test_calls_older_than_a_week_are_forgotten(db: Database) -> None:
     age_calls(8 * 86_400)
     assert isinstance(claim(db, NO_CAP), PortraitJob)
 
-    assert ledger.forget_old_calls(db) == 1
+    assert calls.forget_old_calls(db) == 1
     assert len(ledger_rows()) == 1
+
+
+def test_a_claim_given_back_before_any_call_leaves_no_call_in_the_ledger(db: Database) -> None:
+    insert(db, 1)
+    job = claim(db, NO_CAP)
+    assert isinstance(job, PortraitJob)
+
+    assert portraits.unclaim(job)
+    assert calls.forget_unsent(db, job)
+
+    assert ledger_rows() == []
+    assert portraits.count_pending() == 1

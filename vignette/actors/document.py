@@ -19,6 +19,7 @@ from pykka.typing import ActorMemberMixin, proxy_method
 from vignette.models import (
     DATABASE_ERRORS,
     Database,
+    calls,
     closing_lost_connection,
     files,
     instances,
@@ -109,8 +110,12 @@ class DocumentActor(pykka.ThreadingActor):
         return job
 
     def unclaim(self, job: PortraitJob) -> bool:
-        """Give back a claim that no worker received; False if it is gone."""
-        return bool(self._changed([job.story_id] if portraits.unclaim(job) else []))
+        """Give back a claim that no worker received, and its unsent call's ledger row;
+        False if it is gone."""
+        given_back = portraits.unclaim(job)
+        if given_back:
+            calls.forget_unsent(self._db, job)
+        return bool(self._changed([job.story_id] if given_back else []))
 
     def renew_leases(self, owner: str, lease_s: float) -> int:
         return portraits.renew_leases(owner, lease_s)
@@ -119,7 +124,7 @@ class DocumentActor(pykka.ThreadingActor):
         """Renew `instance`'s heartbeat for `ttl_s` seconds, by the database's clock (and
         forget Recraft calls older than the ledger keeps)."""
         instances.beat(self._db, instance, ttl_s)
-        ledger.forget_old_calls(self._db)
+        calls.forget_old_calls(self._db)
 
     def expire_leases(self, error: str) -> list[str]:
         """Fail portraits whose lease ran out or whose instance's heartbeat expired."""
@@ -202,8 +207,8 @@ class DocumentActor(pykka.ThreadingActor):
     def call_holds(self, limits: ledger.Limits | None) -> list[ledger.Held]:
         return ledger.holds(self._db, limits)
 
-    def call_usage(self) -> ledger.Usage:
-        return ledger.usage(self._db)
+    def call_usage(self) -> calls.Usage:
+        return calls.usage(self._db)
 
     # Stored files -------------------------------------------------------------------------
 

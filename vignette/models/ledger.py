@@ -31,9 +31,6 @@ from vignette.records import PortraitJob, PortraitStatus
 LEDGER_LOCK_KEY = 0x5649474E
 RATE_WINDOW_S = 60.0
 BUDGET_WINDOW_S = 3600.0
-DAY_S = 86_400.0
-# Ledger rows older than this are removed (at housekeeping ticks), so the table stays small.
-KEEP_CALLS_S = 7 * DAY_S
 
 
 class HoldReason(StrEnum):
@@ -63,17 +60,7 @@ class Held:
     until: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Recraft calls recorded, and the credits their answers reported, for every instance."""
-
-    calls_hour: int
-    credits_hour: int
-    calls_day: int
-    credits_day: int
-
-
-def _now(db: Database, lock: bool) -> datetime:
+def clock_now(db: Database, lock: bool) -> datetime:
     """The database's current UTC time (naive); with `lock`, after taking the ledger's lock."""
     if isinstance(db, SqliteDatabase):
         text = run(db, "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')", ()).fetchone()[0]
@@ -171,7 +158,7 @@ def claim_within_limits(
     blank prompt (no call either) is claimed. `Held` says why not; None: none pending."""
     check_deadline(deadline, "claiming a portrait")
     with db.atomic():
-        now = _now(db, lock=record_call)
+        now = clock_now(db, lock=record_call)
         held = _longest(_holds(db, now, limits)) if record_call else None
         # While calls are held, a portrait whose prompt is blank is still settled (skipped).
         job = portraits.claim_portrait(
@@ -198,7 +185,7 @@ def admit_call(
     check_deadline(deadline, "recording a Recraft call")
     p = db.param
     with db.atomic():
-        now = _now(db, lock=True)
+        now = clock_now(db, lock=True)
         held = _longest(_holds(db, now, limits))
         if held is not None:
             return held
@@ -236,7 +223,7 @@ def set_hold(
     same kind already in place lasts until the later of the two ends."""
     p = db.param
     with db.atomic():
-        now = _now(db, lock=False)
+        now = clock_now(db, lock=False)
         until = None if hold_s is None else now + timedelta(seconds=hold_s)
         run(
             db,
@@ -266,27 +253,4 @@ def clear_holds(db: Database, reason: HoldReason | None = None) -> int:
 
 def holds(db: Database, limits: Limits | None) -> list[Held]:
     """Everything holding Recraft calls back now, for every instance (reads only)."""
-    return _holds(db, _now(db, lock=False), limits)
-
-
-def usage(db: Database) -> Usage:
-    """Calls recorded and credits reported in the last hour and the last day."""
-    now = _now(db, lock=False)
-    p = db.param
-    sums = []
-    for window_s in (BUDGET_WINDOW_S, DAY_S):
-        calls, credits = run(
-            db,
-            f"SELECT COUNT(*), COALESCE(SUM(credits), 0) FROM recraft_calls WHERE sent_at > {p}",
-            (db_time(now - timedelta(seconds=window_s)),),
-        ).fetchone()
-        sums += [int(calls), int(credits)]
-    return Usage(*sums)
-
-
-def forget_old_calls(db: Database) -> int:
-    """Remove ledger rows older than `KEEP_CALLS_S`; return how many."""
-    p = db.param
-    cutoff = _now(db, lock=False) - timedelta(seconds=KEEP_CALLS_S)
-    sql = f"DELETE FROM recraft_calls WHERE sent_at < {p}"
-    return int(run(db, sql, (db_time(cutoff),)).rowcount)
+    return _holds(db, clock_now(db, lock=False), limits)

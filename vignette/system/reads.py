@@ -10,7 +10,8 @@ from vignette.actors.document import DocumentActor, DocumentProxy
 from vignette.actors.messages import ASK_TIMEOUT_S
 from vignette.config import Settings
 from vignette.models import open_database, release_connections
-from vignette.models.ledger import Held, HoldReason, Limits, Usage
+from vignette.models.calls import Usage
+from vignette.models.ledger import Held, HoldReason, Limits
 from vignette.records import PortraitStatus, Story
 
 T = TypeVar("T")
