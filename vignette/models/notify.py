@@ -59,9 +59,12 @@ class PendingListener:
         listener._thread.start()
         return listener
 
-    def stop(self, wait_s: float = 2.0) -> None:
+    def stop(self, wait_s: float = 0.0) -> None:
+        """Stop listening: the thread ends within `LISTEN_TICK_S` (it is a daemon, so it
+        never holds the process); wait at most `wait_s` for it."""
         self._stopped.set()
-        self._thread.join(timeout=wait_s)
+        if wait_s > 0:
+            self._thread.join(timeout=wait_s)
 
     def _run(self) -> None:
         wait = RECONNECT_FIRST_S

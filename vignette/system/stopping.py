@@ -33,7 +33,7 @@ def stop_actors(actors: Actors, grace_s: float) -> None:
     runs on a daemon thread, so an actor stuck in a call cannot keep the process alive.
     """
     if actors.listener is not None:
-        actors.listener.stop()
+        actors.listener.stop()  # no more nudges; it ends, closing its connection, within 0.5 s
     with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
         actors.root.stop().get(timeout=SUPERVISOR_ANSWER_S)  # no restarts while stopping
     try:
