@@ -64,6 +64,19 @@ RECRAFT_CREDITS = Counter(
     "Recraft credits this process's calls spent, as Recraft's answers reported them.",
     registry=REGISTRY,
 )
+ACCOUNT_CALLS = Gauge(
+    "vignette_recraft_account_calls",
+    "Recraft calls every instance on the database recorded in the call ledger, in the last "
+    "hour or day (window), as of this process's last housekeeping tick.",
+    ["window"],
+    registry=REGISTRY,
+)
+ACCOUNT_CREDITS = Gauge(
+    "vignette_recraft_account_credits",
+    "Recraft credits the answers to those calls reported, in the last hour or day (window).",
+    ["window"],
+    registry=REGISTRY,
+)
 WORKER_RESTARTS = Counter(
     "vignette_portrait_worker_restarts",
     "Portrait workers restarted after a crash.",
@@ -104,6 +117,14 @@ def calls_held(reason: str | None, seconds: float) -> None:
     CALLS_HELD.set(seconds)
     for known in HOLD_REASONS:
         CALLS_HELD_BY.labels(reason=known).set(1 if str(reason) == known else 0)
+
+
+def account_usage(calls_hour: int, credits_hour: int, calls_day: int, credits_day: int) -> None:
+    """The whole account's calls and credits, from the call ledger."""
+    ACCOUNT_CALLS.labels(window="hour").set(calls_hour)
+    ACCOUNT_CALLS.labels(window="day").set(calls_day)
+    ACCOUNT_CREDITS.labels(window="hour").set(credits_hour)
+    ACCOUNT_CREDITS.labels(window="day").set(credits_day)
 
 
 def exposition() -> bytes:

@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import cast
 
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.fakes.recraft_server import Answer, RecraftServer
 from vignette import metrics
+from vignette.actors.document import DocumentActor, DocumentProxy
+from vignette.actors.leases import Housekeeping
 from vignette.api.app import create_app
 from vignette.cli.holds import holds
 from vignette.cli.status import status
-from vignette.models import database, ledger
+from vignette.models import database, ledger, open_database, stories
 from vignette.models.ledger import Held, HoldReason, Limits
 from vignette.models.tables import RecraftCallRow
-from vignette.records import PortraitStatus
+from vignette.records import PortraitJob, PortraitStatus, StoryDraft
 from vignette.system.facade import StorySystem
 from vignette.system.wiring import recraft_client_factory
 
@@ -133,3 +136,25 @@ def test_not_enough_credits_holds_every_call_until_an_operator_clears_it(
     assert '<span class="credits">40 credits</span>' in gallery
     assert recraft.fake.call_count == 2
     assert metrics.REGISTRY.get_sample_value("vignette_recraft_credits_total") is not None
+
+
+def test_the_accounts_calls_and_credits_reach_the_metrics_at_each_housekeeping_tick(
+    local_settings,
+) -> None:
+    settings = local_settings()
+    db = open_database(settings.database.url)
+    with db.connection_context():
+        stories.insert_story(db, StoryDraft("A story", "Its body.", "a portrait"))
+        job = ledger.claim_within_limits(db, Limits(100), owner="other:1:x", lease_s=60)
+        assert isinstance(job, PortraitJob)
+        ledger.record_outcome(db, job, 1, "ok", 40)
+    ref = DocumentActor.start(db)
+    document = cast(DocumentProxy, ref.proxy())
+
+    Housekeeping(document, "this:2:y", settings.portraits).tick([])
+
+    def sample(name: str, window: str) -> float | None:
+        return metrics.REGISTRY.get_sample_value(name, {"window": window})
+
+    assert sample("vignette_recraft_account_calls", "hour") == 1
+    assert sample("vignette_recraft_account_credits", "day") == 40
