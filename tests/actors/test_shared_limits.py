@@ -120,6 +120,8 @@ def test_not_enough_credits_holds_every_call_until_an_operator_clears_it(
 
     assert status(settings, argparse.Namespace()) == 0
     shown = capsys.readouterr().out
+    assert holds(settings, argparse.Namespace(holds_command="list")) == 0
+    listed = capsys.readouterr().out
     assert holds(settings, argparse.Namespace(holds_command="clear", reason=None)) == 0
     cleared = capsys.readouterr().err
     stored = system.wait_for_portrait(waiting, timeout=30)
@@ -130,6 +132,7 @@ def test_not_enough_credits_holds_every_call_until_an_operator_clears_it(
     assert "calls held (not_enough_credits) until cleared" in shown
     assert "1 pending portraits are held" in shown
     assert "last hour" in shown
+    assert "calls held (not_enough_credits) until cleared" in listed
     assert "cleared 1 hold" in cleared
     assert stored.portrait_status is PortraitStatus.STORED
     assert stored.portrait_credits == 40
