@@ -83,8 +83,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "status",
         parents=[common],
         help="count stories by portrait state",
-        description="Print how many stories are in each portrait state, and the codes of "
-        "failed and skipped portraits. Starts no portrait work.",
+        description="Print how many stories are in each portrait state, the codes of "
+        "failed and skipped portraits, the Recraft calls and credits of the last hour and day "
+        "(every instance), and what holds calls back. Starts no portrait work.",
     )
     tokens = commands.add_parser(
         "token",
