@@ -6,6 +6,8 @@ the whole process, like the portrait side itself (one `StorySystem` per process)
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -57,6 +59,12 @@ CALLS_HELD_BY = Gauge(
     "not_enough_credits), as last seen by this process's dispatcher; the holds are shared "
     "by every instance on the database.",
     ["reason"],
+    registry=REGISTRY,
+)
+CALLS_HELD_UNTIL = Gauge(
+    "vignette_recraft_calls_held_until_timestamp_seconds",
+    "When the hold on new Recraft calls last seen by this process ends, as Unix time "
+    "(+Inf: until an operator clears it; 0 when calls may start).",
     registry=REGISTRY,
 )
 RECRAFT_CREDITS = Counter(
@@ -112,9 +120,14 @@ def portrait_ended(status: str, code: str | None = None) -> None:
 HOLD_REASONS = ("rate_limit", "budget", "retry_after", "not_enough_credits")
 
 
-def calls_held(reason: str | None, seconds: float) -> None:
-    """New Recraft calls are held for `reason` for `seconds` (None, 0: they may start)."""
+def calls_held(reason: str | None, seconds: float, until: datetime | None = None) -> None:
+    """New Recraft calls are held for `reason` for `seconds`, until `until` (None: until
+    cleared) by the database's clock; a `reason` of None: they may start."""
     CALLS_HELD.set(seconds)
+    if reason is None:
+        CALLS_HELD_UNTIL.set(0)
+    else:
+        CALLS_HELD_UNTIL.set(float("inf") if until is None else until.timestamp())
     for known in HOLD_REASONS:
         CALLS_HELD_BY.labels(reason=known).set(1 if str(reason) == known else 0)
 

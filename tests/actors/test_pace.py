@@ -34,5 +34,7 @@ def test_a_hold_is_looked_at_again_when_it_ends_or_within_seconds() -> None:
         "vignette_recraft_calls_held_by", {"reason": "not_enough_credits"}
     )
     assert held_by == 1.0
+    until = metrics.REGISTRY.get_sample_value("vignette_recraft_calls_held_until_timestamp_seconds")
+    assert until == float("inf")
     pace.resumed()
     assert metrics.REGISTRY.get_sample_value("vignette_recraft_calls_held_seconds") == 0.0

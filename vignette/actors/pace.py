@@ -47,7 +47,7 @@ class Pace:
     def held(self, held: Held) -> float:
         """No call may start: the wait before the next look."""
         wait = wait_of(held)
-        metrics.calls_held(held.reason, wait)
+        metrics.calls_held(held.reason, wait, held.until)
         if self._held is None or self._held.reason != held.reason:
             logger.bind(step="claim").info("portrait calls held: {}", hold_text(held))
         self._held = held
