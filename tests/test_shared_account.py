@@ -19,7 +19,7 @@ import pytest
 from playhouse.pool import PooledDatabase
 
 from tests.conftest import API_KEY
-from tests.fakes.recraft_server import RecraftServer
+from tests.fakes.recraft_server import Answer, RecraftServer
 from tests.postgres import drop_database, fresh_database
 from vignette.cli.status import status
 from vignette.config import Settings, load_settings
@@ -82,6 +82,7 @@ class Instance:
     def __init__(self, env: dict[str, str], reason: str) -> None:
         self._held_line = HELD_LINE.format(reason=reason)
         self.held = threading.Event()
+        self.ready = threading.Event()
         self.lines: list[str] = []
         self.process = subprocess.Popen(
             [sys.executable, "runner.py", "serve"],
@@ -101,6 +102,8 @@ class Instance:
             self.lines.append(line)
             if self._held_line in line:
                 self.held.set()
+            if "Vignette is running at" in line:
+                self.ready.set()
 
     def stop(self) -> None:
         self.process.terminate()
@@ -169,6 +172,37 @@ def test_three_instances_share_one_rate_limit(
     assert len(times) == 12
     assert max(times) - min(times) < 60
     assert statuses(shared_database)[PortraitStatus.PENDING] == 8
+
+
+def test_a_429s_retry_after_seen_by_one_instance_holds_them_all(
+    account_env: dict[str, str], recraft: RecraftServer
+) -> None:
+    env = account_env | {
+        "VIGNETTE_PORTRAITS__CONCURRENCY": "1",
+        "VIGNETTE_PORTRAITS__MAX_CALLS_PER_HOUR": "0",
+    }
+    recraft.fake.generation_script = [Answer(429, headers={"Retry-After": "3"})]
+    # Slow enough that an instance ignoring the hold would call during it.
+    recraft.fake.latency_s = 0.25
+    instances = [Instance(env, "retry_after") for _ in range(2)]
+    try:
+        for instance in instances:
+            assert instance.ready.wait(timeout=60), "".join(instance.lines[-20:])
+        insert_stories(load_settings(env=env), 6)  # the NOTIFY wakes both
+        # Only one of them got the 429; both say they are held.
+        for instance in instances:
+            assert instance.held.wait(timeout=60), "".join(instance.lines[-20:])
+        assert recraft.fake.wait_for_calls(6, timeout=60)
+    finally:
+        for instance in instances:
+            instance.process.terminate()
+        for instance in instances:
+            instance.stop()
+
+    first, *others = (call.at for call in recraft.fake.calls)
+    # A call sent before the 429 arrived may land just after it; none is sent during the pause.
+    assert not [at for at in others if first + 0.5 < at < first + 2.9]
+    assert len(others) == 5
 
 
 def test_a_notification_wakes_an_idle_instance_long_before_its_next_poll(
