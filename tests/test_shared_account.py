@@ -9,21 +9,18 @@ import os
 import subprocess
 import sys
 import threading
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 import psycopg
 import pytest
-from playhouse.pool import PooledDatabase
 
 from tests.conftest import API_KEY
 from tests.fakes.recraft_server import Answer, RecraftServer
-from tests.postgres import drop_database, fresh_database
 from vignette.cli.status import status
 from vignette.config import Settings, load_settings
-from vignette.models import database, open_database, stories
+from vignette.models import open_database, stories
 from vignette.records import PortraitStatus, StoryDraft
 from vignette.system.facade import StorySystem
 
@@ -32,15 +29,6 @@ INSTANCES = 3
 BUDGET = 10
 STORIES = 30
 HELD_LINE = "portrait calls held: {reason}"
-
-
-@pytest.fixture
-def shared_database(postgres_url: str) -> Iterator[str]:
-    name = f"vignette_account_{uuid.uuid4().hex[:12]}"
-    yield fresh_database(postgres_url, name)
-    if isinstance(database.obj, PooledDatabase):
-        database.obj.close_all()
-    drop_database(postgres_url, name)
 
 
 @pytest.fixture
