@@ -69,6 +69,17 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def shared_database(postgres_url: str) -> Iterator[str]:
+    """A new PostgreSQL database for instances (processes) to share in this test; dropped
+    after it, with any connection still open to it."""
+    name = f"vignette_shared_{uuid.uuid4().hex[:12]}"
+    yield fresh_database(postgres_url, name)
+    if isinstance(database.obj, PooledDatabase):  # the test's own reads of it
+        database.obj.close_all()
+    drop_database(postgres_url, name)
+
+
+@pytest.fixture
 def database_url(
     database_backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[str]:

@@ -10,8 +10,7 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -19,7 +18,6 @@ import pytest
 
 from tests.conftest import API_KEY, stored_files
 from tests.fakes.recraft_server import RecraftServer
-from tests.postgres import drop_database, fresh_database
 from vignette.config import Settings, load_settings
 from vignette.records import PortraitStatus
 from vignette.system.facade import StorySystem
@@ -27,13 +25,6 @@ from vignette.system.facade import StorySystem
 REPO = Path(__file__).resolve().parents[1]
 INSTANCES = 3
 STORIES_EACH = 100
-
-
-@pytest.fixture
-def shared_database(postgres_url: str) -> Iterator[str]:
-    name = f"vignette_scale_{uuid.uuid4().hex[:12]}"
-    yield fresh_database(postgres_url, name)
-    drop_database(postgres_url, name)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ the whole process, like the portrait side itself (one `StorySystem` per process)
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 from prometheus_client import (
     CollectorRegistry,
@@ -51,6 +52,38 @@ CALLS_HELD = Gauge(
     "vignette_recraft_calls_held_seconds",
     "How long new Recraft calls were held back when a worker was last free: the rate "
     "limit, a 429's Retry-After or the hourly budget (0 when calls may start).",
+    registry=REGISTRY,
+)
+CALLS_HELD_BY = Gauge(
+    "vignette_recraft_calls_held_by",
+    "1 while new Recraft calls are held for this reason (rate_limit, budget, retry_after, "
+    "not_enough_credits), as last seen by this process's dispatcher; the holds are shared "
+    "by every instance on the database.",
+    ["reason"],
+    registry=REGISTRY,
+)
+CALLS_HELD_UNTIL = Gauge(
+    "vignette_recraft_calls_held_until_timestamp_seconds",
+    "When the hold on new Recraft calls last seen by this process ends, as Unix time "
+    "(+Inf: until an operator clears it; 0 when calls may start).",
+    registry=REGISTRY,
+)
+RECRAFT_CREDITS = Counter(
+    "vignette_recraft_credits",
+    "Recraft credits this process's calls spent, as Recraft's answers reported them.",
+    registry=REGISTRY,
+)
+ACCOUNT_CALLS = Gauge(
+    "vignette_recraft_account_calls",
+    "Recraft calls every instance on the database recorded in the call ledger, in the last "
+    "hour or day (window), as of this process's last housekeeping tick.",
+    ["window"],
+    registry=REGISTRY,
+)
+ACCOUNT_CREDITS = Gauge(
+    "vignette_recraft_account_credits",
+    "Recraft credits the answers to those calls reported, in the last hour or day (window).",
+    ["window"],
     registry=REGISTRY,
 )
 WORKER_RESTARTS = Counter(
@@ -122,6 +155,29 @@ STORAGE_RETRIES = Counter(
 def portrait_ended(status: str, code: str | None = None) -> None:
     """Count a portrait that reached `status` (stored, failed, skipped) with `code`."""
     PORTRAITS.labels(status=str(status), code=NO_CODE if code is None else str(code)).inc()
+
+
+HOLD_REASONS = ("rate_limit", "budget", "retry_after", "not_enough_credits")
+
+
+def calls_held(reason: str | None, seconds: float, until: datetime | None = None) -> None:
+    """New Recraft calls are held for `reason` for `seconds`, until `until` (None: until
+    cleared) by the database's clock; a `reason` of None: they may start."""
+    CALLS_HELD.set(seconds)
+    if reason is None:
+        CALLS_HELD_UNTIL.set(0)
+    else:
+        CALLS_HELD_UNTIL.set(float("inf") if until is None else until.timestamp())
+    for known in HOLD_REASONS:
+        CALLS_HELD_BY.labels(reason=known).set(1 if str(reason) == known else 0)
+
+
+def account_usage(calls_hour: int, credits_hour: int, calls_day: int, credits_day: int) -> None:
+    """The whole account's calls and credits, from the call ledger."""
+    ACCOUNT_CALLS.labels(window="hour").set(calls_hour)
+    ACCOUNT_CALLS.labels(window="day").set(calls_day)
+    ACCOUNT_CREDITS.labels(window="hour").set(credits_hour)
+    ACCOUNT_CREDITS.labels(window="day").set(credits_day)
 
 
 def exposition() -> bytes:

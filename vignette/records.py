@@ -86,6 +86,8 @@ class PortraitJob:
     attempt: int
     # The stored portrait this one replaces (a forced regeneration), removed once it lands.
     replaces: str | None = None
+    # What Recraft's answer said the portrait cost, once it answered.
+    credits: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,10 +39,10 @@ class CrashingClient(RecraftClient):
 
     should_crash: Callable[[str], bool] = staticmethod(lambda prompt: True)
 
-    def generate_image_url(self, prompt: str, log: Any = None) -> str:
+    def generate_image_url(self, prompt: str, log: Any = None, gate: Any = None) -> str:
         if self.should_crash(prompt):
             raise WorkerBug(f"crash seam hit for prompt {prompt[:20]!r}")
-        return super().generate_image_url(prompt, log)
+        return super().generate_image_url(prompt, log, gate)
 
 
 def crashing_factory(settings: Settings, should_crash: Callable[[str], bool]):

@@ -48,7 +48,14 @@ def test_healthz_is_200_with_the_portrait_side_when_everything_answers(client: T
     assert answer.json() == {
         "status": "ok",
         "detail": None,
-        "portraits": {"up": True, "workers": 4, "busy": 0, "queued": 0, "restarts": 0},
+        "portraits": {
+            "up": True,
+            "workers": 4,
+            "busy": 0,
+            "queued": 0,
+            "restarts": 0,
+            "held": [],
+        },
     }
 
 

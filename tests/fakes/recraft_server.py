@@ -49,6 +49,7 @@ class Answer:
 class RecordedCall:
     body: Any
     headers: dict[str, str]
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from tests.cli.harness import LineReader
 from tests.conftest import API_KEY
 from tests.fakes.images import png_bytes
 from tests.fakes.recraft_server import RecraftServer
-from tests.postgres import drop_database, fresh_database
 from tests.seaweed import Seaweed
 from vignette.config import load_settings
 from vignette.system.facade import StorySystem
@@ -46,13 +44,6 @@ class Images:
         with self._lock:
             self.by_sha256[hashlib.sha256(image).hexdigest()] = image
         return image
-
-
-@pytest.fixture
-def shared_database(postgres_url: str) -> Iterator[str]:
-    name = f"vignette_bucket_{uuid.uuid4().hex[:12]}"
-    yield fresh_database(postgres_url, name)
-    drop_database(postgres_url, name)
 
 
 @pytest.fixture

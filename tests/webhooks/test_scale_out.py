@@ -7,16 +7,12 @@ import signal
 import subprocess
 import sys
 import threading
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from tests.cli.harness import Running
 from tests.fakes.recraft_server import RecraftServer
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.postgres import drop_database, fresh_database
 from tests.webhooks.test_outbox_crash import daemon_environment
 from vignette import metrics
 from vignette.config import load_settings
@@ -24,13 +20,6 @@ from vignette.system.facade import StorySystem
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = 30
-
-
-@pytest.fixture
-def shared_database(postgres_url: str) -> Iterator[str]:
-    name = f"vignette_hooks_{uuid.uuid4().hex[:12]}"
-    yield fresh_database(postgres_url, name)
-    drop_database(postgres_url, name)
 
 
 def test_two_instances_send_each_event_once_while_both_run(

@@ -20,9 +20,11 @@ from vignette.actors.outbox import EventOutbox
 from vignette.models import (
     DATABASE_ERRORS,
     Database,
+    calls,
     closing_lost_connection,
     files,
     instances,
+    ledger,
     portraits,
     settled,
     stories,
@@ -124,15 +126,21 @@ class DocumentActor(pykka.ThreadingActor):
         return job
 
     def unclaim(self, job: PortraitJob) -> bool:
-        """Give back a claim that no worker received; False if it is gone."""
-        return bool(self._changed([job.story_id] if portraits.unclaim(job) else []))
+        """Give back a claim that no worker received, and its unsent call's ledger row;
+        False if it is gone."""
+        given_back = portraits.unclaim(job)
+        if given_back:
+            calls.forget_unsent(self._db, job)
+        return bool(self._changed([job.story_id] if given_back else []))
 
     def renew_leases(self, owner: str, lease_s: float) -> int:
         return portraits.renew_leases(owner, lease_s)
 
     def beat(self, instance: str, ttl_s: float) -> None:
-        """Renew `instance`'s heartbeat for `ttl_s` seconds, by the database's clock."""
+        """Renew `instance`'s heartbeat for `ttl_s` seconds, by the database's clock (and
+        forget Recraft calls older than the ledger keeps)."""
         instances.beat(self._db, instance, ttl_s)
+        calls.forget_old_calls(self._db)
 
     def expire_leases(self, error: str) -> list[str]:
         """Fail portraits whose lease ran out or whose instance's heartbeat expired."""
@@ -195,6 +203,51 @@ class DocumentActor(pykka.ThreadingActor):
     def fail_stale(self, error: str, older_than_s: float) -> list[str]:
         return self._changed(self._settling(lambda: portraits.fail_stale(error, older_than_s)))
 
+    # The Recraft call ledger and holds (`vignette/models/ledger.py`) -----------------------
+
+    def claim_within_limits(
+        self,
+        limits: ledger.Limits,
+        owner: str,
+        lease_s: float,
+        record_call: bool = True,
+        deadline: float | None = None,
+    ) -> PortraitJob | ledger.Held | None:
+        """Claim and record the first call if the limits allow; `Held` says why not."""
+        job = ledger.claim_within_limits(self._db, limits, owner, lease_s, record_call, deadline)
+        if isinstance(job, PortraitJob):
+            self._on_change([job.story_id])
+        return job
+
+    def admit_call(
+        self,
+        job: PortraitJob,
+        call: int,
+        owner: str,
+        limits: ledger.Limits,
+        deadline: float | None = None,
+    ) -> ledger.Held | None:
+        return ledger.admit_call(self._db, job, call, owner, limits, deadline)
+
+    def record_call_outcome(
+        self, job: PortraitJob, call: int, outcome: str, credits: int | None
+    ) -> bool:
+        return ledger.record_outcome(self._db, job, call, outcome, credits)
+
+    def set_hold(
+        self, reason: ledger.HoldReason, hold_s: float | None, detail: str, owner: str
+    ) -> ledger.Held:
+        return ledger.set_hold(self._db, reason, hold_s, detail, owner)
+
+    def clear_holds(self, reason: ledger.HoldReason | None = None) -> int:
+        return ledger.clear_holds(self._db, reason)
+
+    def call_holds(self, limits: ledger.Limits | None) -> list[ledger.Held]:
+        return ledger.holds(self._db, limits)
+
+    def call_usage(self) -> calls.Usage:
+        return calls.usage(self._db)
+
     # Stored files -------------------------------------------------------------------------
 
     def get_file(self, storage_id: str) -> FileInfo | None:
@@ -222,6 +275,8 @@ READS = frozenset(
         "count_expired_leases",
         "get_file",
         "known_contents",
+        "call_holds",
+        "call_usage",
     }
 )
 
@@ -271,6 +326,13 @@ class DocumentProxy(ActorMemberMixin, pykka.ActorProxy[DocumentActor]):
     fail_portrait = proxy_method(DocumentActor.fail_portrait)
     fail_generating = proxy_method(DocumentActor.fail_generating)
     fail_stale = proxy_method(DocumentActor.fail_stale)
+    claim_within_limits = proxy_method(DocumentActor.claim_within_limits)
+    admit_call = proxy_method(DocumentActor.admit_call)
+    record_call_outcome = proxy_method(DocumentActor.record_call_outcome)
+    set_hold = proxy_method(DocumentActor.set_hold)
+    clear_holds = proxy_method(DocumentActor.clear_holds)
+    call_holds = proxy_method(DocumentActor.call_holds)
+    call_usage = proxy_method(DocumentActor.call_usage)
     get_file = proxy_method(DocumentActor.get_file)
     delete_file = proxy_method(DocumentActor.delete_file)
     delete_unreferenced_files = proxy_method(DocumentActor.delete_unreferenced_files)

@@ -147,3 +147,8 @@ class Housekeeping:
         ):
             logger.bind(story_id=story_id, step="watchdog").error("portrait timed out: {}", error)
             metrics.portrait_ended(PortraitStatus.FAILED, PortraitErrorCode.TIMEOUT)
+        # What the whole account spent, from the call ledger, for /metrics.
+        usage = document.call_usage().get(timeout=ASK_TIMEOUT_S)
+        metrics.account_usage(
+            usage.calls_hour, usage.credits_hour, usage.calls_day, usage.credits_day
+        )

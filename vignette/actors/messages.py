@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
+from vignette.models.ledger import Held
 from vignette.records import PortraitJob, Step
 
 # How long an ask waits for its answer before raising pykka.Timeout.
@@ -39,8 +40,10 @@ class PortraitSideStatus:
     busy: int
     queued: int
     restarts: int
-    # Seconds until the next Recraft call may start (rate limit, Retry-After, budget cap).
+    # Seconds until the next Recraft call may start (rate limit, Retry-After, budget cap;
+    # infinity: until an operator clears a hold), and every hold in place, for every instance.
     held_for_s: float = 0.0
+    held: tuple[Held, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

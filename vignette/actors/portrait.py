@@ -20,6 +20,7 @@ import pykka
 from loguru import logger
 
 from vignette import metrics
+from vignette.actors.calls import CallLedger
 from vignette.actors.document import DocumentProxy
 from vignette.actors.files import PortraitFiles
 from vignette.actors.messages import (
@@ -69,8 +70,11 @@ class PortraitActor(pykka.ThreadingActor):
         staging: Staging,
         client_factory: RecraftClientFactory | None,
         files: PortraitFiles | None = None,
+        ledger: CallLedger | None = None,
     ) -> None:
         super().__init__()
+        # Records retries before they are sent, and every call's outcome and credits.
+        self._ledger = ledger
         self._slot = slot
         self._generation = generation
         self._supervisor = supervisor
@@ -149,8 +153,11 @@ class PortraitActor(pykka.ThreadingActor):
             self._step = Step.VALIDATE
             client = self._validate(job)
             self._step = Step.REQUEST
+            request_log = log.bind(step=Step.REQUEST)
+            gate = None if self._ledger is None else self._ledger.gate(job, request_log)
             with metrics.RECRAFT_LATENCY.time():
-                image_url = client.generate_image_url(job.prompt, log.bind(step=Step.REQUEST))
+                image_url = client.generate_image_url(job.prompt, request_log, gate)
+            job = dataclasses.replace(job, credits=client.credits)
             self._step = Step.DOWNLOAD
             with self._staging.new_file() as sink:
                 with FINISH_GATE.slot():

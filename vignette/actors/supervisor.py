@@ -1,13 +1,14 @@
 """PortraitSupervisor: the portrait side's stable address, its dispatcher and supervisor.
 
 The StoryActor tells it `PortraitRequested`; it never sees a worker. The supervisor
-claims a pending portrait in the database when a worker is idle and the call limits allow
-(so a job never lives only in a mailbox), and hands the claimed job to that worker. It
-holds the dispatch and the messages; the rest is in plain classes it uses: `WorkerSlots`
-(`workers.py`), `CallLimits` (`limits.py`), `RestartPolicy` (`restarts.py`: workers are
-restarted one-for-one after a jittered backoff, until they crash too often and the portrait
-side goes down, logged as critical, while story creation carries on), `Housekeeping`
-(`leases.py`) and `OwedWrites` (`owed.py`).
+claims a pending portrait in the database when a worker is idle and the call ledger allows
+(`models/ledger.py`: the rate limit, the budget and Recraft's holds, for every instance; the
+claim and the record of its call are one transaction), so a job never lives only in a
+mailbox, and hands the claimed job to that worker. It holds the dispatch and the messages;
+the rest is in plain classes it uses: `WorkerSlots` (`workers.py`), `RestartPolicy`
+(`restarts.py`: workers are restarted one-for-one after a jittered backoff, until they
+crash too often and the portrait side goes down, logged as critical, while story creation
+carries on), `Housekeeping` (`leases.py`) and `OwedWrites` (`owed.py`).
 
 A database that fails (locked, restarting, unreachable) never stops it: a claim or a tick
 that fails is logged and tried again after a growing backoff. Anything else that escapes a
@@ -28,7 +29,6 @@ from pykka.typing import ActorMemberMixin, proxy_method
 from vignette import metrics
 from vignette.actors.document import DocumentProxy
 from vignette.actors.leases import Housekeeping
-from vignette.actors.limits import CallLimits
 from vignette.actors.messages import (
     ASK_TIMEOUT_S,
     Dispatch,
@@ -40,6 +40,7 @@ from vignette.actors.messages import (
     WorkerCrashed,
     write_deadline,
 )
+from vignette.actors.pace import Pace, wait_of
 from vignette.actors.portrait import RecraftClientFactory
 from vignette.actors.restarts import RestartPolicy
 from vignette.actors.retry import DATABASE_BACKOFF_CAP_S, UNAVAILABLE, Backoff, unavailable
@@ -48,6 +49,7 @@ from vignette.actors.timers import DelayedTells
 from vignette.actors.workers import WorkerSlots
 from vignette.config import PortraitSettings
 from vignette.errors import describe
+from vignette.models.ledger import Held, Limits
 from vignette.records import PortraitJob, Step
 
 WORKER_STOP_WAIT_S = 5.0
@@ -68,21 +70,19 @@ class PortraitSupervisor(pykka.ThreadingActor):
         client_factory: RecraftClientFactory | None,
         instance: str,
         root: pykka.ActorRef[Any] | None = None,
-        limits: CallLimits | None = None,
+        busy_poll_s: float | None = None,
     ) -> None:
         super().__init__()
+        self._pace = Pace(settings.poll_interval_s, busy_poll_s)
         self._instance = instance
         self._settings = settings
         self._document = document
         self._client_factory = client_factory
         self._root = root
-        # The workers, their jobs and the call limits outlive an incarnation: a restarted
-        # supervisor takes them over, so no job in flight is lost and no limit reset.
+        # The workers and their jobs outlive an incarnation: a restarted supervisor takes
+        # them over, so no job in flight is lost. The call limits live in the database.
         self._workers = workers
-        # Kept by the root across restarts, so a restart never resets the call limits.
-        self._limits = limits or CallLimits(
-            settings.rate_limit_per_minute, settings.max_calls_per_hour
-        )
+        self._limits = Limits(settings.rate_limit_per_minute, settings.max_calls_per_hour)
         self._restarts = RestartPolicy(settings)
         self._housekeeping = Housekeeping(document, instance, settings)
         self._claim_backoff = Backoff(first_s=0.1, cap_s=DATABASE_BACKOFF_CAP_S)
@@ -132,13 +132,16 @@ class PortraitSupervisor(pykka.ThreadingActor):
     # Asked by the system ------------------------------------------------------------------
 
     def status(self) -> PortraitSideStatus:
+        held = self._document.call_holds(self._limits).get(timeout=ASK_TIMEOUT_S)
+        longest = max(held, key=wait_of, default=None)
         return PortraitSideStatus(
             up=self._up,
             workers=self._workers.alive,
             busy=self._workers.busy,
             queued=self._document.count_pending().get(timeout=ASK_TIMEOUT_S),
             restarts=self._restarts.restarts,
-            held_for_s=self._limits.delay(),
+            held_for_s=0.0 if longest is None else wait_of(longest),
+            held=tuple(held),
         )
 
     def stop_accepting(self) -> threading.Event:
@@ -158,14 +161,9 @@ class PortraitSupervisor(pykka.ThreadingActor):
         match message:
             case PortraitRequested():
                 self._dispatch()
-            case PortraitFinished(slot, generation, story_id, hold_s, requests_sent, resent):
-                released = self._workers.release(slot, generation, story_id)
-                if released or not resent:
-                    # Dispatch counted one call against the limits; count the retries too.
-                    self._limits.record(requests_sent - 1)
-                    if hold_s is not None:
-                        self._limits.hold(hold_s)
-                self._finished(released)
+            case PortraitFinished(slot, generation, story_id):
+                # Its calls, retries and holds are in the call ledger already.
+                self._finished(self._workers.release(slot, generation, story_id))
             case WorkerCrashed():
                 self._crashed(message)
             case RestartWorker(slot):
@@ -198,27 +196,29 @@ class PortraitSupervisor(pykka.ThreadingActor):
             slot = self._workers.idle()
             if slot is None:
                 return
-            wait = self._limits.delay()
-            metrics.CALLS_HELD.set(wait)
-            if wait > 0:
-                self._dispatch_later(wait)
-                return
             try:
-                job = self._document.claim_portrait(
-                    owner=self._instance, lease_s=self._settings.lease_s, deadline=write_deadline()
+                job = self._document.claim_within_limits(
+                    self._limits,
+                    owner=self._instance,
+                    lease_s=self._settings.lease_s,
+                    record_call=self._client_factory is not None,
+                    deadline=write_deadline(),
                 ).get(timeout=ASK_TIMEOUT_S)
             except UNAVAILABLE as error:
                 self._dispatch_later(unavailable("claim a portrait", error, self._claim_backoff))
                 return
             self._claim_backoff.reset()
-            if job is None:
-                self._dispatch_later(self._settings.poll_interval_s)
+            if isinstance(job, Held):
+                self._dispatch_later(self._pace.held(job))
                 return
+            self._pace.resumed()
+            if job is None:
+                self._dispatch_later(self._pace.nothing_pending())
+                return
+            self._pace.found_work()
             if not self._workers.hand(slot, job):
                 self._worker_never_started(slot, job)
                 continue
-            if job.prompt.strip() and self._client_factory is not None:
-                self._limits.record()
             self._idle.clear()
             metrics.JOBS_IN_FLIGHT.inc()
 

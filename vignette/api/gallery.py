@@ -57,6 +57,7 @@ class Card:
     error_explanation: str | None
     error_message: str | None
     can_regenerate: bool
+    credits: int | None = None  # what Recraft said the stored portrait cost
 
 
 def summarise(body: str, limit: int = SUMMARY_CHARS) -> str:
@@ -91,6 +92,7 @@ def card(story: Story) -> Card:
         error_explanation=explain(code),
         error_message=message or None,
         can_regenerate=story.portrait_status is PortraitStatus.FAILED,
+        credits=story.portrait_credits,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vignette.actors.messages import PortraitSideStatus
+from vignette.models.ledger import Held
 from vignette.records import MAX_BODY_CHARS, MAX_TITLE_CHARS, PortraitStatus, Story
 
 MAX_TOPIC_CHARS = 100
@@ -150,12 +151,26 @@ class ErrorOut(BaseModel):
     detail: str
 
 
+class HoldOut(BaseModel):
+    """Why new Recraft calls are held, for every instance, and until when (null: until an
+    operator clears it with `vignette holds clear`)."""
+
+    reason: str
+    detail: str
+    until: datetime | None
+
+    @classmethod
+    def of(cls, held: Held) -> HoldOut:
+        return cls(reason=str(held.reason), detail=held.detail, until=held.until)
+
+
 class PortraitSideOut(BaseModel):
     up: bool
     workers: int
     busy: int
     queued: int
     restarts: int
+    held: list[HoldOut] = []
 
     @classmethod
     def of(cls, side: PortraitSideStatus) -> PortraitSideOut:
@@ -165,6 +180,7 @@ class PortraitSideOut(BaseModel):
             busy=side.busy,
             queued=side.queued,
             restarts=side.restarts,
+            held=[HoldOut.of(held) for held in side.held],
         )
 
 

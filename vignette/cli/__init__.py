@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from vignette.cli.backfill import backfill
 from vignette.cli.generate import generate
+from vignette.cli.holds import holds
 from vignette.cli.output import console
 from vignette.cli.parser import build_parser
 from vignette.cli.serve import serve
@@ -32,6 +33,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "token": token,
     "storage": storage,
     "webhooks": webhooks,
+    "holds": holds,
 }
 
 

@@ -103,8 +103,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "status",
         parents=[common],
         help="count stories by portrait state",
-        description="Print how many stories are in each portrait state, and the codes of "
-        "failed and skipped portraits. Starts no portrait work.",
+        description="Print how many stories are in each portrait state, the codes of "
+        "failed and skipped portraits, the Recraft calls and credits of the last hour and day "
+        "(every instance), and what holds calls back. Starts no portrait work.",
     )
     tokens = commands.add_parser(
         "token",
@@ -152,6 +153,23 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "secret",
         parents=[common],
         help="print a fresh whsec_ signing secret, alone on standard output's last line",
+    )
+    held = commands.add_parser(
+        "holds",
+        parents=[common],
+        help="list or clear the holds on Recraft calls (a 429's Retry-After, a 402)",
+        description="Recraft calls are held for every instance on the database after a 429 "
+        "with Retry-After (until that time) or a 402 'not enough credits' (until cleared).",
+    )
+    hold_commands = held.add_subparsers(dest="holds_command", metavar="ACTION", required=True)
+    hold_commands.add_parser("list", parents=[common], help="what holds calls back, and until")
+    cleared = hold_commands.add_parser(
+        "clear", parents=[common], help="clear the holds (after topping the account up)"
+    )
+    cleared.add_argument(
+        "--reason",
+        choices=["not_enough_credits", "retry_after"],
+        help="clear only this kind (default: both)",
     )
     # How the user runs the program again, for advice in messages: 'python runner.py'
     # from a checkout, else the name it was run as ('vignette').

@@ -42,7 +42,10 @@ def budget_line(settings: Settings) -> str:
             "Recraft budget: no cap on calls per hour (portraits.max_calls_per_hour = 0); "
             "each portrait is one paid call"
         )
-    return f"Recraft budget: at most {plural(cap, 'call')} per hour (portraits.max_calls_per_hour)"
+    return (
+        f"Recraft budget: at most {plural(cap, 'call')} per hour, by every instance on the "
+        "database (portraits.max_calls_per_hour)"
+    )
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:

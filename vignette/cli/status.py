@@ -1,4 +1,5 @@
-"""`status`: how many stories are in each portrait state, read from the database alone."""
+"""`status`: how many stories are in each portrait state, the Recraft calls and credits of
+the last hour and day, and what holds calls back, read from the database alone."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from rich.table import Table
 
 from vignette.cli.output import plural
 from vignette.config import Settings
+from vignette.models.ledger import Held
 from vignette.records import PortraitStatus
-from vignette.system.reads import read_counts
+from vignette.system.reads import read_calls, read_counts
 from vignette.system.webhooks import read_outbox_status
 
 # A `generating` portrait whose lease has expired: shown apart, changed by nothing here.
@@ -50,9 +52,34 @@ def status(settings: Settings, args: argparse.Namespace) -> int:
         for code, count in sorted(by_code.items(), key=lambda item: -item[1]):
             codes.add_row(code, str(count))
         Console().print(codes)
+    usage, held = read_calls(settings)
+    calls = Table(title="Recraft calls, every instance")
+    calls.add_column("window")
+    calls.add_column("calls", justify="right")
+    calls.add_column("credits", justify="right")
+    calls.add_row("last hour", str(usage.calls_hour), str(usage.credits_hour))
+    calls.add_row("last day", str(usage.calls_day), str(usage.credits_day))
+    Console().print(calls)
+    if print_holds(held):
+        pending = by_status.get(PortraitStatus.PENDING, 0)
+        out.print(f"{plural(pending, 'pending portrait')} held until then", highlight=False)
     if settings.webhooks.url:
         _webhooks(settings)
     return 0
+
+
+# The report goes to standard output, with the tables; messages go to standard error.
+out = Console(soft_wrap=True)
+
+
+def print_holds(held: list[Held]) -> bool:
+    """Print each hold on Recraft calls (why, until when); False when there is none."""
+    for hold in held:
+        until = (
+            "until cleared" if hold.until is None else f"until {hold.until:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        out.print(f"calls held ({hold.reason}) {until}: {hold.detail}", highlight=False)
+    return bool(held)
 
 
 def _webhooks(settings: Settings) -> None:

@@ -165,8 +165,8 @@ class PortraitSettings(_Section):
     # Recraft calls per portrait: 1 is the seed's "no retry"; more retries 429, 5xx and
     # connections that could not be made, never a call that may have been billed.
     max_attempts: Int = between(1, 10)
-    # The budget cap: Recraft calls started in any hour, per process; 0 means no cap
-    # (TOML has no null).
+    # The budget cap: Recraft calls started in any hour by every instance on the database
+    # (counted in its call ledger); 0 means no cap (TOML has no null).
     max_calls_per_hour: Int = between(0, 1_000_000, "an integer from 0 (no cap) to 1000000")
 
 

@@ -41,8 +41,13 @@ def migrate(db: Database) -> None:
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[version](db)
                 SchemaVersion.create(version=version)
-        # Tables (and their indexes) a fresh database lacks, and tables added since.
-        db.create_tables(ALL_TABLES, safe=True)
+        # Tables (and their indexes) a fresh database lacks, and tables added since; after a
+        # migration, the indexes it relies on too. A schema already current gets only its
+        # missing tables: on PostgreSQL, CREATE INDEX IF NOT EXISTS still locks its table,
+        # and would deadlock with another instance's claim (stories, then its call's row).
+        migrated = current is not None and current < SCHEMA_VERSION
+        tables = [t for t in ALL_TABLES if migrated or not db.table_exists(t._meta.table_name)]
+        db.create_tables(tables, safe=True)
         if current is None:
             SchemaVersion.create(version=SCHEMA_VERSION)
         # The counts by portrait state, and the triggers that keep them (once).

@@ -21,6 +21,9 @@ from vignette.models.sql import run, statements
 from vignette.models.tables import StoryRow, db_time, utc_now
 from vignette.records import FileInfo, PortraitJob, PortraitStatus
 
+# What `str.strip()` removes, for the blank-prompt claim.
+BLANK = " \t\n\r\f\v"
+
 
 def claim_portrait(
     db: Database,
@@ -28,8 +31,10 @@ def claim_portrait(
     owner: str = "",
     lease_s: float = 60.0,
     deadline: float | None = None,
+    blank_only: bool = False,
 ) -> PortraitJob | None:
-    """Claim the oldest `pending` portrait (or that story's), for `owner`, with a lease.
+    """Claim the oldest `pending` portrait (or that story's; or, with `blank_only`, the
+    oldest whose prompt is blank, which needs no Recraft call), for `owner`, with a lease.
 
     One statement moves it to `generating` and counts the attempt, so a portrait is
     claimed once however many instances ask. On PostgreSQL, rows another instance is
@@ -47,7 +52,10 @@ def claim_portrait(
         db_time(now),
         PortraitStatus.PENDING.value,
     ]
-    if story_id is None:
+    if blank_only:
+        statement = sql.claim_blank
+        values.append(BLANK)
+    elif story_id is None:
         statement = sql.claim_oldest
     else:
         statement = sql.claim_story
@@ -136,6 +144,8 @@ def _settle(
         error,
         storage_id,
         db_time(utc_now()),
+        status is PortraitStatus.STORED,
+        job.credits,
         job.story_id,
         job.attempt,
         PortraitStatus.GENERATING.value,

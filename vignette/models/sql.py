@@ -44,7 +44,10 @@ class HotStatements:
     # Claim the oldest pending portrait, or (with one more parameter) a given story's.
     claim_oldest: str
     claim_story: str
-    # Settle a claimed portrait: only if the attempt still holds the claim.
+    # The oldest pending portrait whose prompt is blank (it needs no Recraft call).
+    claim_blank: str
+    # Settle a claimed portrait: only if the attempt still holds the claim; a stored one
+    # takes the credits Recraft's answer reported.
     settle: str
 
 
@@ -69,12 +72,13 @@ def _written(p: str, sqlite: bool) -> HotStatements:
         f"ORDER BY created_at, id LIMIT 1{skip_locked}) AND portrait_status = {p} "
         "RETURNING id, image_generation_prompt, portrait_attempt, storage_id"
     )
+    insert_story = (
+        "INSERT INTO stories (id, title, body, image_generation_prompt, portrait_status, "
+        "portrait_attempt, created_at, updated_at) "
+        f"VALUES ({p}, {p}, {p}, {p}, {p}, 0, {p}, {p})"
+    )
     return HotStatements(
-        insert_story=(
-            "INSERT INTO stories (id, title, body, image_generation_prompt, portrait_status, "
-            "portrait_attempt, created_at, updated_at) "
-            f"VALUES ({p}, {p}, {p}, {p}, {p}, 0, {p}, {p})"
-        ),
+        insert_story=insert_story if sqlite else notifying(insert_story),
         get_story=f"SELECT {STORY_COLUMNS} FROM stories WHERE id = {p}",
         insert_file=(
             "INSERT INTO stored_files (id, sha256, size, content_type, created_at) "
@@ -82,13 +86,23 @@ def _written(p: str, sqlite: bool) -> HotStatements:
         ),
         claim_oldest=claim.format(story=""),
         claim_story=claim.format(story=f" AND id = {p}"),
+        claim_blank=claim.format(
+            story=f" AND {'trim' if sqlite else 'btrim'}(image_generation_prompt, {p}) = ''"
+        ),
         # A failure keeps the portrait a regeneration would have replaced (storage NULL).
         settle=(
             f"UPDATE stories SET portrait_status = {p}, portrait_error = {p}, "
-            f"storage_id = COALESCE({p}, storage_id), updated_at = {p} "
+            f"storage_id = COALESCE({p}, storage_id), updated_at = {p}, "
+            f"portrait_credits = CASE WHEN {p} THEN {p} ELSE portrait_credits END "
             f"WHERE id = {p} AND portrait_attempt = {p} AND portrait_status = {p}"
         ),
     )
+
+
+def notifying(insert: str) -> str:
+    """PostgreSQL: the insert, and a NOTIFY to every listening instance, in one statement
+    (`notify.py`); the notification is delivered at commit."""
+    return f"WITH inserted AS ({insert} RETURNING id) SELECT pg_notify('vignette_pending', '')"
 
 
 def run(db: Database, sql: str, params: Sequence[Any]) -> Any:

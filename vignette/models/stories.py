@@ -15,6 +15,7 @@ from peewee import Database
 from vignette.errors import PortraitConflict, StoryNotFound
 from vignette.models import counts
 from vignette.models.deadlines import check_deadline
+from vignette.models.notify import notify_pending
 from vignette.models.sql import STORY_FIELDS, run, statements
 from vignette.models.tables import StoryRow, aware, db_time, new_id, python_time, utc_now
 from vignette.paging import Position
@@ -129,6 +130,7 @@ def reschedule_portrait(
         .tuples()
     )
     if rows:
+        notify_pending(db)
         return story_from(rows[0])
     story = get_story(db, story_id)  # only to say why nothing changed
     if story is None:

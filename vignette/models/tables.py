@@ -1,6 +1,6 @@
-"""The tables: stories, stored files (Convex's `_storage`), API tokens, the webhook outbox
-and the schema version; the ids their rows get, and how their times are stored (naive UTC)
-and read back (aware)."""
+"""The tables: stories, stored files (Convex's `_storage`), API tokens, the webhook outbox,
+the Recraft call ledger and holds, the counts by state, and the schema version; the ids
+their rows get, and how their times are stored (naive UTC) and read back (aware)."""
 
 from __future__ import annotations
 
@@ -188,6 +188,38 @@ class WebhookEndpointRow(BaseModel):
         table_name = "webhook_endpoints"
 
 
+class RecraftCallRow(BaseModel):
+    """One Recraft generation call, recorded before it is sent (the call ledger): the rate
+    limit and the hourly budget are counted from these rows, for every instance."""
+
+    id = CharField(primary_key=True, max_length=32)
+    story_id = CharField(max_length=32)
+    attempt = IntegerField()  # the story's claim it belongs to
+    call_number = IntegerField()  # 1: the claim's first request; 2, 3...: its retries
+    instance = CharField(max_length=100)
+    sent_at = DateTimeField(index=True)  # by the database's clock
+    outcome = CharField(max_length=32, null=True)  # null until the answer is known
+    credits = IntegerField(null=True)
+
+    class Meta:
+        table_name = "recraft_calls"
+        indexes = ((("story_id", "attempt", "call_number"), True),)
+
+
+class RecraftHoldRow(BaseModel):
+    """A pause every instance respects: a 429's Retry-After (`until`), or a 402 "not enough
+    credits" (`until` null: held until an operator clears it)."""
+
+    kind = CharField(primary_key=True, max_length=32)
+    until = DateTimeField(null=True)
+    detail = TextField()
+    set_by = CharField(max_length=100)
+    set_at = DateTimeField()
+
+    class Meta:
+        table_name = "recraft_holds"
+
+
 ALL_TABLES: list[type[BaseModel]] = [
     StoredFile,
     StoryRow,
@@ -198,6 +230,8 @@ ALL_TABLES: list[type[BaseModel]] = [
     FailureCountRow,
     WebhookEventRow,
     WebhookEndpointRow,
+    RecraftCallRow,
+    RecraftHoldRow,
 ]
 
 

@@ -34,7 +34,8 @@ from vignette.net.messages import excerpt, scrub
 from vignette.net.tls import shared_ssl_context
 from vignette.net.transport import PooledTransport
 from vignette.records import PortraitErrorCode, Step
-from vignette.recraft.errors import is_json, read_error_answer
+from vignette.recraft.errors import error_headline, is_json, read_error_answer
+from vignette.recraft.gate import CallGate, CallOutcome, answer_credits
 from vignette.storage.staging import StagingFile
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ RETRY_BASE_S = 1.0
 # The longest wait between two attempts. A Retry-After longer than this is not waited out
 # inside the worker: the portrait fails `rate_limited` and the supervisor holds new calls.
 RETRY_CAP_S = 30.0
+NO_CREDITS = "not enough credits"  # the headline of a 402 or a `not_enough_credits` answer
 
 
 class _Retryable(Exception):
@@ -87,6 +89,8 @@ class RecraftClient:
         self._max_attempts = max_attempts
         # Generation requests sent, retries included: each may be billed.
         self.requests_sent = 0
+        # What the last successful answer said the image cost, when it said.
+        self.credits: int | None = None
         self._sleep = sleep
         self._random = random
         context = shared_ssl_context()
@@ -142,12 +146,15 @@ class RecraftClient:
         body["size"] = self._settings.size
         return body
 
-    def generate_image_url(self, prompt: str, log: Logger | None = None) -> str:
+    def generate_image_url(
+        self, prompt: str, log: Logger | None = None, gate: CallGate | None = None
+    ) -> str:
         """POST the prompt to Recraft and return the URL of the generated image.
 
         With `max_attempts` above 1, a 429, a 5xx or a connection that could not be made is
         tried again after a full-jitter exponential backoff that honours Retry-After; each
-        retry is logged as a warning on `log` (bind the story id to it).
+        retry is logged as a warning on `log` (bind the story id to it). `gate` records each
+        retry before it is sent (or refuses it) and hears how every call ended.
         """
         limit = self._settings.prompt_limit
         if len(prompt) > limit:
@@ -158,9 +165,10 @@ class RecraftClient:
                 f"most {limit:,}, so it was not sent",
             )
         attempt = 1
+        self.credits = None
         while True:
             try:
-                return self._generate_once(prompt)
+                return self._generate_once(prompt, attempt, gate)
             except _Retryable as retryable:
                 failure = retryable.failure
                 delay = self._retry_delay(attempt, failure.retry_after_s)
@@ -181,6 +189,16 @@ class RecraftClient:
                     failure.portrait_error,
                 )
                 self._sleep(delay)
+                # The retry is recorded in the call ledger before it is sent, or not sent.
+                refused = None if gate is None else gate.admit(attempt + 1)
+                if refused is not None:
+                    message = str(failure).partition(": ")[2]
+                    raise self._fail(
+                        failure.step,
+                        failure.code,
+                        f"{message} (after {attempt} attempts; retry not sent: {refused})",
+                        failure.retry_after_s,
+                    ) from None
                 attempt += 1
 
     def _retry_delay(self, attempt: int, retry_after_s: float | None) -> float | None:
@@ -192,9 +210,32 @@ class RecraftClient:
         backoff: float = self._random() * ceiling
         return max(backoff, retry_after_s or 0.0)
 
-    def _generate_once(self, prompt: str) -> str:
+    def _generate_once(self, prompt: str, call: int = 1, gate: CallGate | None = None) -> str:
         url = self._settings.base_url.rstrip("/") + "/images/generations"
         self.requests_sent += 1
+        self._answer: tuple[int | None, bool] = (None, False)  # an error answer's status
+        try:
+            image_url = self._post(url, prompt)
+        except _Retryable as retryable:
+            self._tell(gate, call, retryable.failure)
+            raise
+        except PortraitFailure as failure:
+            self._tell(gate, call, failure)
+            raise
+        if gate is not None:
+            gate.answered(CallOutcome(call, "ok", self.credits))
+        return image_url
+
+    def _tell(self, gate: CallGate | None, call: int, failure: PortraitFailure) -> None:
+        if gate is not None:
+            status, no_credits = self._answer
+            outcome = "error" if status is None else f"http_{status}"
+            detail = failure.portrait_error
+            gate.answered(
+                CallOutcome(call, outcome, None, failure.retry_after_s, no_credits, detail)
+            )
+
+    def _post(self, url: str, prompt: str) -> str:
         try:
             response = self._http.post(
                 url,
@@ -225,14 +266,17 @@ class RecraftClient:
         if not response.is_success:
             answer = read_error_answer(response)
             failure = self._fail(Step.REQUEST, answer.code, answer.message, answer.retry_after_s)
+            self._answer = (response.status_code, error_headline(response) == NO_CREDITS)
             raise _Retryable(failure) if answer.retryable else failure
-        return _image_url(response, self._fail)
+        image_url, self.credits = _image_url(response, self._fail)
+        return image_url
 
 
 def _image_url(
     response: httpx.Response, fail: Callable[[Step, PortraitErrorCode, str], PortraitFailure]
-) -> str:
-    """`data[0].url` of a successful answer, or a `bad_response` failure at the parse step."""
+) -> tuple[str, int | None]:
+    """`data[0].url` and `credits` of a successful answer, or a `bad_response` failure at
+    the parse step."""
 
     def bad(problem: str) -> PortraitFailure:
         return fail(Step.PARSE, PortraitErrorCode.BAD_RESPONSE, problem)
@@ -251,4 +295,4 @@ def _image_url(
     image_url = first.get("url") if isinstance(first, dict) else None
     if not isinstance(image_url, str) or not image_url.strip():
         raise bad(f"answer has no data[0].url: {excerpt(response.text)}")
-    return image_url.strip()
+    return image_url.strip(), answer_credits(body)

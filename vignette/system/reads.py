@@ -10,6 +10,8 @@ from vignette.actors.document import DocumentActor, DocumentProxy
 from vignette.actors.messages import ASK_TIMEOUT_S
 from vignette.config import Settings
 from vignette.models import open_database, release_connections
+from vignette.models.calls import Usage
+from vignette.models.ledger import Held, HoldReason, Limits
 from vignette.records import PortraitStatus, Story
 
 T = TypeVar("T")
@@ -56,3 +58,22 @@ def read_stories(settings: Settings, statuses: Iterable[PortraitStatus], limit: 
             for story in document.list_stories(status, limit).get(timeout=ASK_TIMEOUT_S)
         ][:limit],
     )
+
+
+def read_calls(settings: Settings) -> tuple[Usage, list[Held]]:
+    """Recraft calls and credits in the last hour and day, and what holds calls back now,
+    for every instance on the database."""
+    portraits = settings.portraits
+    limits = Limits(portraits.rate_limit_per_minute, portraits.max_calls_per_hour)
+    return _read(
+        settings,
+        lambda document: (
+            document.call_usage().get(timeout=ASK_TIMEOUT_S),
+            document.call_holds(limits).get(timeout=ASK_TIMEOUT_S),
+        ),
+    )
+
+
+def clear_holds(settings: Settings, reason: HoldReason | None = None) -> int:
+    """Remove the holds Recraft asked for (a 402's, a 429's), for every instance."""
+    return _read(settings, lambda document: document.clear_holds(reason).get(timeout=ASK_TIMEOUT_S))

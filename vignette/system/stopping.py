@@ -32,6 +32,8 @@ def stop_actors(actors: Actors, grace_s: float) -> None:
     every wait is bounded, a failure in one step does not skip the next, and every actor
     runs on a daemon thread, so an actor stuck in a call cannot keep the process alive.
     """
+    if actors.listener is not None:
+        actors.listener.stop()  # no more nudges; it ends, closing its connection, within 0.5 s
     with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
         actors.root.stop().get(timeout=SUPERVISOR_ANSWER_S)  # no restarts while stopping
     try:

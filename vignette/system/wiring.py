@@ -3,6 +3,7 @@ and the actors, started in order and wired to each other."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,10 +14,11 @@ import httpx
 import pykka
 from loguru import logger
 
+from vignette.actors.calls import CallLedger
 from vignette.actors.document import DocumentActor, DocumentProxy
 from vignette.actors.files import PortraitFiles
-from vignette.actors.limits import CallLimits
-from vignette.actors.messages import ASK_TIMEOUT_S
+from vignette.actors.messages import ASK_TIMEOUT_S, PortraitRequested
+from vignette.actors.pace import BUSY_POLL_S
 from vignette.actors.portrait import PortraitActor, RecraftClientFactory
 from vignette.actors.root import Address, Child, Root, RootProxy
 from vignette.actors.storage import StorageActor, StorageProxy
@@ -26,6 +28,8 @@ from vignette.actors.workers import WorkerSlots
 from vignette.config import ConfigError, Settings
 from vignette.instance import new_instance_id
 from vignette.models import Database, open_database
+from vignette.models.ledger import Limits
+from vignette.models.notify import PendingListener, is_sqlite
 from vignette.recraft.client import RecraftClient
 from vignette.storage import open_file_store
 from vignette.storage.staging import Staging
@@ -91,6 +95,8 @@ class Actors:
     store: StoryStore
     # The webhook dispatcher's incarnation of the moment, when webhooks.url is set.
     webhooks: Address[Any]
+    # PostgreSQL: wakes the supervisor when any instance makes a portrait pending.
+    listener: PendingListener | None = None
 
 
 def start_actors(
@@ -143,9 +149,10 @@ def start_actors(
         files = open_file_store(settings.storage)
         storage = cast(StorageProxy, started(StorageActor.start(files, document)))
         portrait_files = PortraitFiles(files, document)
-        # One set of call limits for every incarnation of the supervisor.
+        # The call limits are counted in the database, for every instance.
+        sqlite = is_sqlite(db)
         portraits = settings.portraits
-        limits = CallLimits(portraits.rate_limit_per_minute, portraits.max_calls_per_hour)
+        limits = Limits(portraits.rate_limit_per_minute, portraits.max_calls_per_hour)
 
         start_worker = functools.partial(
             PortraitActor.start,
@@ -155,6 +162,7 @@ def start_actors(
             staging=staging,
             client_factory=client_factory,
             files=portrait_files,
+            ledger=CallLedger(document, instance, limits),
         )
         workers = WorkerSlots(portraits.concurrency, start_worker)
 
@@ -166,7 +174,7 @@ def start_actors(
                 client_factory=client_factory,
                 instance=instance,
                 root=root,
-                limits=limits,
+                busy_poll_s=BUSY_POLL_S if sqlite else None,
             )
 
         children = [Child(SUPERVISOR_NAME, start_supervisor, supervisor)]
@@ -188,6 +196,7 @@ def start_actors(
                         child.stop()
         staging.close()
         raise
+    listener = PendingListener.start_for(db, functools.partial(_nudge, supervisor))
     return Actors(
         db,
         changes,
@@ -201,4 +210,11 @@ def start_actors(
         stories,
         store,
         dispatcher,
+        listener,
     )
+
+
+def _nudge(supervisor: Address[SupervisorProxy]) -> None:
+    """A portrait became pending somewhere: claim it now if a worker is idle."""
+    with contextlib.suppress(pykka.ActorDeadError):
+        supervisor.tell(PortraitRequested(""))
