@@ -140,7 +140,7 @@ def test_three_instances_share_one_budget_across_restarts(
     assert states[PortraitStatus.PENDING] == STORIES - BUDGET
     assert statuses(shared_database)[PortraitStatus.PENDING] == STORIES - BUDGET
     assert "calls held (budget)" in shown
-    assert f"{STORIES - BUDGET} pending portraits are held" in shown
+    assert f"{STORIES - BUDGET} pending portraits held until then" in shown
 
 
 def test_three_instances_share_one_rate_limit(

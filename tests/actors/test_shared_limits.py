@@ -130,7 +130,7 @@ def test_not_enough_credits_holds_every_call_until_an_operator_clears_it(
 
     assert broke.portrait_status is PortraitStatus.FAILED
     assert "calls held (not_enough_credits) until cleared" in shown
-    assert "1 pending portraits are held" in shown
+    assert "1 pending portrait held until then" in shown
     assert "last hour" in shown
     assert "calls held (not_enough_credits) until cleared" in listed
     assert "cleared 1 hold" in cleared

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import pykka
 from pykka.typing import ActorMemberMixin, proxy_method
 
+from vignette.actors.call_records import CallRecords
 from vignette.actors.outbox import EventOutbox
 from vignette.models import (
     DATABASE_ERRORS,
@@ -24,7 +25,6 @@ from vignette.models import (
     closing_lost_connection,
     files,
     instances,
-    ledger,
     portraits,
     settled,
     stories,
@@ -35,7 +35,7 @@ from vignette.records import FileInfo, PortraitJob, PortraitStatus, Story, Story
 T = TypeVar("T")
 
 
-class DocumentActor(pykka.ThreadingActor):
+class DocumentActor(CallRecords, pykka.ThreadingActor):
     # Never keeps the process alive: stop() is bounded and StorySystem stops at exit
     # (system/process.py).
     use_daemon_thread = True
@@ -203,51 +203,6 @@ class DocumentActor(pykka.ThreadingActor):
     def fail_stale(self, error: str, older_than_s: float) -> list[str]:
         return self._changed(self._settling(lambda: portraits.fail_stale(error, older_than_s)))
 
-    # The Recraft call ledger and holds (`vignette/models/ledger.py`) -----------------------
-
-    def claim_within_limits(
-        self,
-        limits: ledger.Limits,
-        owner: str,
-        lease_s: float,
-        record_call: bool = True,
-        deadline: float | None = None,
-    ) -> PortraitJob | ledger.Held | None:
-        """Claim and record the first call if the limits allow; `Held` says why not."""
-        job = ledger.claim_within_limits(self._db, limits, owner, lease_s, record_call, deadline)
-        if isinstance(job, PortraitJob):
-            self._on_change([job.story_id])
-        return job
-
-    def admit_call(
-        self,
-        job: PortraitJob,
-        call: int,
-        owner: str,
-        limits: ledger.Limits,
-        deadline: float | None = None,
-    ) -> ledger.Held | None:
-        return ledger.admit_call(self._db, job, call, owner, limits, deadline)
-
-    def record_call_outcome(
-        self, job: PortraitJob, call: int, outcome: str, credits: int | None
-    ) -> bool:
-        return ledger.record_outcome(self._db, job, call, outcome, credits)
-
-    def set_hold(
-        self, reason: ledger.HoldReason, hold_s: float | None, detail: str, owner: str
-    ) -> ledger.Held:
-        return ledger.set_hold(self._db, reason, hold_s, detail, owner)
-
-    def clear_holds(self, reason: ledger.HoldReason | None = None) -> int:
-        return ledger.clear_holds(self._db, reason)
-
-    def call_holds(self, limits: ledger.Limits | None) -> list[ledger.Held]:
-        return ledger.holds(self._db, limits)
-
-    def call_usage(self) -> calls.Usage:
-        return calls.usage(self._db)
-
     # Stored files -------------------------------------------------------------------------
 
     def get_file(self, storage_id: str) -> FileInfo | None:
@@ -298,7 +253,7 @@ def _closing_lost_connections(method: Callable[..., T], read: bool) -> Callable[
     return call
 
 
-for _name, _member in list(vars(DocumentActor).items()):
+for _name, _member in [*vars(CallRecords).items(), *vars(DocumentActor).items()]:
     if callable(_member) and not _name.startswith("_") and not _name.startswith("on_"):
         setattr(DocumentActor, _name, _closing_lost_connections(_member, _name in READS))
 
