@@ -9,6 +9,7 @@ are skipped, except with CI=true, where they fail.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -138,6 +139,20 @@ def start_system() -> Iterator[Callable[..., StorySystem]]:
     yield start
     for system in started:
         system.stop(grace_s=5)
+
+
+def _to_stderr(message: str) -> None:
+    sys.stderr.write(message)
+
+
+@pytest.fixture
+def configured_logging() -> Iterator[None]:
+    """For a test that sets logging up as the command line does (`configure_logging`, which
+    removes every sink): loguru's default afterwards, so the rest of the suite's lines go
+    where pytest captures them (stderr as it is at each write)."""
+    yield
+    logger.remove()
+    logger.add(_to_stderr)
 
 
 @pytest.fixture

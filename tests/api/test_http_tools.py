@@ -5,12 +5,10 @@ access-log line per request through the daemon's own logging set-up (JSON when
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from loguru import logger
 from starlette.routing import BaseRoute
 
 from tests.api.conftest import LOCAL, story_body
@@ -116,12 +114,11 @@ def test_a_file_is_served_a_byte_range_at_a_time(
     assert cached.status_code == 304
 
 
-def to_stderr(message: str) -> None:
-    sys.stderr.write(message)
-
-
 @pytest.fixture
-def json_logging(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], list[dict]]]:  # type: ignore[type-arg]
+def json_logging(
+    capsys: pytest.CaptureFixture[str],
+    configured_logging: None,
+) -> Callable[[], list[dict]]:  # type: ignore[type-arg]
     """The daemon's logging set-up with `logging.json = true`; the JSON lines it wrote."""
 
     def lines() -> list[dict]:  # type: ignore[type-arg]
@@ -129,10 +126,7 @@ def json_logging(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], li
         err = capsys.readouterr().err.splitlines()
         return [json.loads(line) for line in err if line.startswith("{")]
 
-    yield lines
-    logger.remove()
-    # loguru's own default, as the other tests expect: stderr as it is at each write.
-    logger.add(to_stderr)
+    return lines
 
 
 def test_each_request_gets_one_json_access_line_naming_its_caller_not_its_token(

@@ -275,6 +275,7 @@ def test_a_migrated_database_has_the_indexes_of_a_fresh_one(
     assert indexes(migrated) == indexes(fresh)
     covered = [columns for _, columns in indexes(migrated)]
     assert len(covered) == len(set(covered)), f"an index is duplicated: {indexes(migrated)}"
+    assert "updated_at" in covered  # what subscriptions read by (version 4)
 
 
 def test_postgresql_sessions_have_a_statement_timeout_below_a_writes_margin(

@@ -8,6 +8,7 @@ from vignette.cli import main
 from vignette.config import load_settings
 
 
+@pytest.mark.usefixtures("configured_logging")  # main() sets logging up
 def test_the_secret_command_prints_a_fresh_whsec_secret_on_its_last_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

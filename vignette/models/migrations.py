@@ -12,7 +12,7 @@ from playhouse.migrate import migrate as run_migrations
 from vignette.models import counts
 from vignette.models.tables import ALL_TABLES, SchemaVersion, StoryRow
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # The PostgreSQL advisory lock held while the schema is created or migrated.
 MIGRATION_LOCK_KEY = 0x56494E47  # "VING"
 
@@ -70,8 +70,15 @@ def _add_portrait_credits(db: Database) -> None:
     run_migrations(migrator.add_column("stories", "portrait_credits", StoryRow.portrait_credits))
 
 
+def _index_updated_at(db: Database) -> None:
+    """Version 4: subscriptions read the stories settled since a moment, by `updated_at`.
+    The index comes with the tables' indexes, created (under peewee's name for it) right
+    after migrating; nothing else changes."""
+
+
 # The step that brings the schema from the version before up to each version.
 MIGRATIONS: dict[int, Callable[[Database], None]] = {
     2: _add_portrait_leases,
     3: _add_portrait_credits,
+    4: _index_updated_at,
 }

@@ -81,7 +81,8 @@ class StoryRow(BaseModel):
     # What Recraft's answer said the stored portrait cost (`credits`), when it said.
     portrait_credits = IntegerField(null=True)
     created_at = DateTimeField(default=utc_now, index=True)
-    updated_at = DateTimeField(default=utc_now)
+    # Indexed: completion subscriptions read what settled since a moment.
+    updated_at = DateTimeField(default=utc_now, index=True)
 
     class Meta:
         table_name = "stories"
