@@ -164,6 +164,23 @@ def logs() -> Iterator[list[Record]]:
     logger.remove(sink_id)
 
 
+def process_env(
+    database_url: str, storage: Path, recraft: RecraftServer, **settings: str
+) -> dict[str, str]:
+    """The environment of a Vignette process a test starts: this one's without its own
+    VIGNETTE_ variables, then the shared database, a storage folder, the fake Recraft (over
+    http, on loopback) and its key, and `settings` (`VIGNETTE_...` names and values)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGNETTE_")}
+    return env | {
+        "VIGNETTE_DATABASE__URL": database_url,
+        "VIGNETTE_STORAGE__PATH": str(storage),
+        "VIGNETTE_RECRAFT__BASE_URL": recraft.base_url,
+        "VIGNETTE_PORTRAITS__ALLOW_INSECURE_URLS": "true",
+        "RECRAFT_API_KEY": API_KEY,
+        **settings,
+    }
+
+
 def stored_files(root: Path) -> list[Path]:
     """Every file under a storage root, temporary ones included, lock files excluded."""
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".lock")

@@ -139,7 +139,9 @@ class Seaweed:
                 if time.monotonic() > deadline:
                     self.stop()
                     raise SeaweedUnavailable(f"weed did not serve S3: {self.log_tail()}") from None
-                time.sleep(0.1)
+                # Not serving yet: wait a moment, or less if weed exits meanwhile.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(timeout=0.1)
 
     def stop(self) -> None:
         """SIGTERM (it flushes its volumes), SIGKILL if it lingers; sockets removed."""

@@ -6,7 +6,6 @@ when one instance is killed mid-run.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import API_KEY, stored_files
+from tests.conftest import process_env, stored_files
 from tests.fakes.recraft_server import RecraftServer
 from vignette.config import Settings, load_settings
 from vignette.records import PortraitStatus
@@ -29,19 +28,16 @@ STORIES_EACH = 100
 
 @pytest.fixture
 def instance_env(shared_database: str, recraft: RecraftServer, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGNETTE_")}
-    return env | {
-        "VIGNETTE_DATABASE__URL": shared_database,
-        "VIGNETTE_STORAGE__PATH": str(tmp_path / "shared-files"),
-        "VIGNETTE_RECRAFT__BASE_URL": recraft.base_url,
-        "VIGNETTE_PORTRAITS__ALLOW_INSECURE_URLS": "true",
-        "VIGNETTE_PORTRAITS__CONCURRENCY": "4",
-        "VIGNETTE_PORTRAITS__RATE_LIMIT_PER_MINUTE": "100000",
-        "VIGNETTE_PORTRAITS__POLL_INTERVAL_S": "0.2",
-        "VIGNETTE_PORTRAITS__LEASE_S": "3",
-        "VIGNETTE_LOGGING__LEVEL": "WARNING",
-        "RECRAFT_API_KEY": API_KEY,
-    }
+    return process_env(
+        shared_database,
+        tmp_path / "shared-files",
+        recraft,
+        VIGNETTE_PORTRAITS__CONCURRENCY="4",
+        VIGNETTE_PORTRAITS__RATE_LIMIT_PER_MINUTE="100000",
+        VIGNETTE_PORTRAITS__POLL_INTERVAL_S="0.2",
+        VIGNETTE_PORTRAITS__LEASE_S="3",
+        VIGNETTE_LOGGING__LEVEL="WARNING",
+    )
 
 
 def start_instances(env: dict[str, str], tmp_path: Path) -> list[subprocess.Popen[bytes]]:

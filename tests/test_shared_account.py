@@ -5,7 +5,6 @@ long before its next poll."""
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ from typing import IO
 import psycopg
 import pytest
 
-from tests.conftest import API_KEY
+from tests.conftest import process_env
 from tests.fakes.recraft_server import Answer, RecraftServer
 from vignette.cli.status import status
 from vignette.config import Settings, load_settings
@@ -33,17 +32,14 @@ HELD_LINE = "portrait calls held: {reason}"
 
 @pytest.fixture
 def account_env(shared_database: str, recraft: RecraftServer, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGNETTE_")}
-    return env | {
-        "VIGNETTE_DATABASE__URL": shared_database,
-        "VIGNETTE_STORAGE__PATH": str(tmp_path / "shared-files"),
-        "VIGNETTE_RECRAFT__BASE_URL": recraft.base_url,
-        "VIGNETTE_PORTRAITS__ALLOW_INSECURE_URLS": "true",
-        "VIGNETTE_PORTRAITS__MAX_CALLS_PER_HOUR": str(BUDGET),
-        "VIGNETTE_SERVER__PORT": "0",
-        "VIGNETTE_LOGGING__LEVEL": "INFO",
-        "RECRAFT_API_KEY": API_KEY,
-    }
+    return process_env(
+        shared_database,
+        tmp_path / "shared-files",
+        recraft,
+        VIGNETTE_PORTRAITS__MAX_CALLS_PER_HOUR=str(BUDGET),
+        VIGNETTE_SERVER__PORT="0",
+        VIGNETTE_LOGGING__LEVEL="INFO",
+    )
 
 
 def insert_stories(settings: Settings, count: int) -> list[str]:
